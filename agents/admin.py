@@ -1,0 +1,121 @@
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin, messages
+from django.utils.html import format_html
+
+from agents.models import Agent, ApiKey
+from agents.services import api_key_create, api_key_revoke, api_key_rules_check, api_key_update
+from thinnest_site.errors import InvalidRequest
+
+
+@admin.register(Agent)
+class AgentAdmin(admin.ModelAdmin):
+    list_display = ["name", "public_id", "language", "tts_engine", "is_active", "updated_at"]
+    list_filter = ["is_active", "tts_engine", "stt_engine", "language"]
+    search_fields = ["name", "public_id"]
+    readonly_fields = ["public_id", "created_at", "updated_at"]
+    fieldsets = [
+        (None, {"fields": ["public_id", "name", "is_active", "language"]}),
+        ("Conversation", {"fields": ["system_prompt", "greeting"]}),
+        ("Voice", {"fields": ["stt_engine", "tts_engine", "tts_voice", "tts_speed"]}),
+        ("Language model", {"fields": ["llm_temperature", "llm_max_tokens"]}),
+        ("Limits", {"fields": ["max_duration_seconds", "silence_timeout_seconds"]}),
+        ("Timestamps", {"fields": ["created_at", "updated_at"]}),
+    ]
+
+
+class ApiKeyForm(forms.ModelForm):
+    origins_text = forms.CharField(
+        label="Allowed origins",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="One per line: https://shop.example.com or https://*.example.com. "
+        "Required for public keys.",
+    )
+
+    class Meta:
+        model = ApiKey
+        fields = ["kind", "name", "agents", "rate_limit_per_minute"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            self.fields["origins_text"].initial = "\n".join(self.instance.allowed_origins)
+            self.fields["kind"].disabled = True
+
+    def clean(self):
+        cleaned = super().clean()
+        origins = [
+            line.strip() for line in cleaned.get("origins_text", "").splitlines() if line.strip()
+        ]
+        try:
+            cleaned["allowed_origins"] = api_key_rules_check(
+                kind=cleaned.get("kind") or self.instance.kind,
+                agents=list(cleaned.get("agents") or []),
+                allowed_origins=origins,
+            )
+        except InvalidRequest as exc:
+            raise forms.ValidationError(exc.message) from exc
+        return cleaned
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(admin.ModelAdmin):
+    """Keys are created through the service, which shows the full key once; only its prefix is kept."""
+
+    form = ApiKeyForm
+    list_display = ["prefix", "name", "kind", "created_at", "last_used_at", "status"]
+    list_filter = ["kind", ("revoked_at", admin.EmptyFieldListFilter)]
+    search_fields = ["prefix", "name"]
+    readonly_fields = ["prefix", "created_at", "last_used_at", "revoked_at"]
+    filter_horizontal = ["agents"]
+    actions = ["revoke_keys"]
+
+    def get_fields(self, request, obj=None):
+        fields = ["kind", "name", "agents", "origins_text", "rate_limit_per_minute"]
+        return (["prefix", *fields, "created_at", "last_used_at", "revoked_at"]) if obj else fields
+
+    @admin.display(description="Status")
+    def status(self, obj: ApiKey) -> str:
+        return "revoked" if obj.is_revoked else "active"
+
+    def save_model(self, request, obj, form, change):
+        data = form.cleaned_data
+        if change:
+            api_key_update(
+                api_key=obj,
+                name=data["name"],
+                agents=list(data["agents"]),
+                allowed_origins=data["allowed_origins"],
+                rate_limit_per_minute=data["rate_limit_per_minute"],
+            )
+            return
+        api_key, raw_key = api_key_create(
+            kind=data["kind"],
+            name=data["name"],
+            agents=list(data["agents"]),
+            allowed_origins=data["allowed_origins"],
+            rate_limit_per_minute=data["rate_limit_per_minute"],
+        )
+        obj.pk = api_key.pk
+        obj.prefix = api_key.prefix
+        messages.warning(
+            request,
+            format_html(
+                "Your new key is <code>{}</code>. Copy it now: it is stored hashed and "
+                "will not be shown again.",
+                raw_key,
+            ),
+        )
+
+    def save_related(self, request, form, formsets, change):
+        # The services already saved the key's agents.
+        for formset in formsets:
+            self.save_formset(request, form, formset, change=change)
+
+    @admin.action(description="Revoke selected keys")
+    def revoke_keys(self, request, queryset):
+        for api_key in queryset:
+            api_key_revoke(api_key=api_key)
+        self.message_user(request, f"Revoked {queryset.count()} key(s).", messages.SUCCESS)

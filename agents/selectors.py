@@ -1,0 +1,70 @@
+from __future__ import annotations
+
+import hmac
+
+from django.core.cache import cache
+
+from agents.models import Agent, ApiKey
+from agents.origins import origin_matches
+from agents.services import PUBLIC_ORIGINS_CACHE_KEY, api_key_hash
+
+_PREFIX_LENGTH = 11  # "sk_" / "pk_" + 8 characters
+_PUBLIC_ORIGINS_TTL = 30
+
+
+def agent_get_active(*, public_id: str) -> Agent | None:
+    return Agent.objects.filter(public_id=public_id, is_active=True).first()
+
+
+def api_key_get_by_raw_key(raw_key: str) -> ApiKey | None:
+    """The key a client presented, if it exists (revoked keys included: the caller decides)."""
+    if len(raw_key) < _PREFIX_LENGTH + 1 or raw_key[2] != "_":
+        return None
+    api_key = ApiKey.objects.filter(prefix=raw_key[:_PREFIX_LENGTH]).first()
+    if api_key is None or not hmac.compare_digest(api_key.key_hash, api_key_hash(raw_key)):
+        return None
+    return api_key
+
+
+def api_key_get_by_prefix_or_key(value: str) -> ApiKey | None:
+    """For operators: a key by its displayed prefix, or by the full key."""
+    if len(value) > _PREFIX_LENGTH:
+        return api_key_get_by_raw_key(value)
+    return ApiKey.objects.filter(prefix=value).first()
+
+
+def api_key_allows_agent(*, api_key: ApiKey, agent: Agent) -> bool:
+    allowed = list(api_key.agents.values_list("pk", flat=True))
+    if not allowed:
+        return not api_key.is_public
+    return agent.pk in allowed
+
+
+def public_key_origins() -> list[str]:
+    """Every origin some active public key allows, cached briefly: CORS preflights ask per request."""
+    origins = cache.get(PUBLIC_ORIGINS_CACHE_KEY)
+    if origins is None:
+        origins = sorted(
+            {
+                origin
+                for entry in ApiKey.objects.filter(
+                    kind=ApiKey.Kind.PUBLIC, revoked_at__isnull=True
+                ).values_list("allowed_origins", flat=True)
+                for origin in entry
+            }
+        )
+        cache.set(PUBLIC_ORIGINS_CACHE_KEY, origins, _PUBLIC_ORIGINS_TTL)
+    return origins
+
+
+def origin_allowed_by_any_public_key(origin: str) -> bool:
+    return origin_matches(origin, public_key_origins())
+
+
+def api_key_get_demo_secret() -> ApiKey | None:
+    """The secret key bootstrap_demo made for the /demo/ page's stand-in customer backend."""
+    from agents.services import DEMO_SECRET_KEY_NAME
+
+    return ApiKey.objects.filter(
+        kind=ApiKey.Kind.SECRET, name=DEMO_SECRET_KEY_NAME, revoked_at__isnull=True
+    ).first()

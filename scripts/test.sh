@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Installs what the tests need and runs the whole suite: lint, then pytest on SQLite with the
+# in-memory channel layer; then, when DATABASE_URL / REDIS_URL are set, again on those services.
+source "$(dirname "$0")/_setup.sh"
+
+setup_system python3-venv redis-server chromium espeak-ng sox iproute2
+setup_venv "test"
+cd "$ROOT"
+PY="$VENV/bin/python"
+
+echo "==> ruff"
+"$VENV/bin/ruff" check .
+"$VENV/bin/ruff" format --check .
+
+run_pytest() {
+  local status=0
+  "$PY" -m pytest "$@" || status=$?
+  # 5 = no tests collected (e.g. a marker filter that selects nothing): not a failure.
+  if [ "$status" = 5 ]; then echo "(no tests collected)"; status=0; fi
+  return "$status"
+}
+
+run_pytest_in_netns() {
+  local status=0
+  unshare -rn bash "$ROOT/scripts/in-netns.sh" "$PY" -m pytest "$@" || status=$?
+  if [ "$status" = 5 ]; then echo "(no tests collected)"; status=0; fi
+  return "$status"
+}
+
+echo "==> pytest on SQLite, in-memory channel layer"
+(unset DATABASE_URL REDIS_URL; run_pytest -m "not e2e" "$@")
+
+echo "==> end-to-end tests (real processes, headless Chromium) in a loopback-only network namespace"
+if unshare -rn true 2>/dev/null; then
+  (unset DATABASE_URL REDIS_URL; run_pytest_in_netns -m e2e "$@")
+else
+  echo "!! unshare -rn is not permitted here: the end-to-end tests will be skipped" >&2
+  (unset DATABASE_URL REDIS_URL; run_pytest -m e2e "$@")
+fi
+
+if [ -n "${DATABASE_URL:-}" ] || [ -n "${REDIS_URL:-}" ]; then
+  echo "==> pytest on DATABASE_URL=${DATABASE_URL:-(sqlite)} REDIS_URL=${REDIS_URL:-(none)}"
+  run_pytest -m "not e2e" "$@"
+fi

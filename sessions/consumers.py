@@ -1,0 +1,350 @@
+"""The call WebSocket (``/ws/<session_id>``): the seed's signaling protocol, relayed to a media worker.
+
+Browser -> server: ``auth``, ``answer``, ``ice-candidate``, ``hangup``.
+Server -> browser: ``offer``, ``ice-candidate``, ``call_started``, ``agent_speaking``,
+``agent_listening``, ``transcript``, ``call_ended``, ``error``.
+The media worker that owns the call's peer is reached over the channel layer (voice/protocol.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from typing import Any
+from urllib.parse import parse_qs
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+
+from sessions.models import CallSession
+from sessions.selectors import call_spec_build
+from sessions.services import (
+    CallTokenError,
+    call_session_activate,
+    call_session_end,
+    call_token_consume,
+)
+from voice import protocol
+
+logger = logging.getLogger(__name__)
+
+# How often an unanswered offer is sent again: the seed's code may not be listening yet.
+OFFER_RESEND_SECONDS = 1.0
+# How long to wait for a media worker to take the call, and how many workers to try.
+DISPATCH_TIMEOUT_SECONDS = 5.0
+DISPATCH_ATTEMPTS = 3
+SUPERVISE_INTERVAL_SECONDS = 0.5
+MAX_MESSAGE_BYTES = 64 * 1024
+
+# WebSocket close codes (4000-4999 are for applications).
+CLOSE_NORMAL = 1000
+CLOSE_AUTH_FAILED = 4001
+CLOSE_AUTH_TIMEOUT = 4008
+CLOSE_FAILED = 4011
+
+
+class CallConsumer(AsyncWebsocketConsumer):
+    async def connect(self) -> None:
+        self.session_id: str = self.scope["url_route"]["kwargs"]["session_id"]
+        self.token: str | None = None
+        self.worker: str | None = None
+        self.offer: dict | None = None
+        self.answered = False
+        self.started = False
+        self.finished = False
+        self.dispatch_attempts = 0
+        self.dispatched_at = 0.0
+        self.authenticated_at = 0.0
+        self.last_heartbeat = 0.0
+        self.pending_candidates: list[dict] = []
+        self.tasks: list[asyncio.Task] = []
+        await self.accept()
+
+        query = parse_qs(self.scope.get("query_string", b"").decode(errors="replace"))
+        if query.get("token"):
+            await self.authenticate(query["token"][0])
+        else:
+            self.tasks.append(asyncio.create_task(self.expire_unauthenticated()))
+
+    async def disconnect(self, code: int) -> None:
+        for task in self.tasks:
+            task.cancel()
+        if self.token and not self.finished:
+            await self.finish(protocol.REASON_CONNECTION_LOST, notify_browser=False)
+
+    # --- browser -> server ----------------------------------------------------------------------
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if text_data is None or len(text_data) > MAX_MESSAGE_BYTES:
+            await self.send_error("invalid_message", "Messages must be JSON text of at most 64 KB.")
+            return
+        try:
+            message = json.loads(text_data)
+        except ValueError:
+            await self.send_error("invalid_message", "The message is not valid JSON.")
+            return
+        if not isinstance(message, dict) or not isinstance(message.get("type"), str):
+            await self.send_error("invalid_message", 'Messages are JSON objects with a "type".')
+            return
+
+        kind = message["type"]
+        if kind == "auth":
+            await self.on_auth(message)
+        elif self.token is None:
+            await self.send_error("not_authenticated", 'Send {"type": "auth", "token": ...} first.')
+        elif kind == "answer":
+            await self.on_answer(message)
+        elif kind == "ice-candidate":
+            await self.on_ice_candidate(message)
+        elif kind == "hangup":
+            await self.finish(protocol.REASON_USER_HANGUP)
+        else:
+            await self.send_error("unknown_message_type", f"Unknown message type '{kind[:40]}'.")
+
+    async def on_auth(self, message: dict) -> None:
+        token = message.get("token")
+        if not isinstance(token, str) or not token:
+            await self.send_error("invalid_message", 'auth needs a "token" string.')
+            return
+        if self.token is not None:
+            # Already authenticated with the token from the URL; the seed's code sends it again.
+            if token != self.token:
+                await self.send_error(
+                    "already_authenticated", "This socket is already authenticated."
+                )
+            return
+        await self.authenticate(token)
+
+    async def on_answer(self, message: dict) -> None:
+        sdp = message.get("sdp")
+        if not (
+            isinstance(sdp, dict)
+            and sdp.get("type") == "answer"
+            and isinstance(sdp.get("sdp"), str)
+        ):
+            await self.send_error(
+                "invalid_message", 'answer needs "sdp": {"type": "answer", "sdp": "..."}.'
+            )
+            return
+        if self.offer is None:
+            await self.send_error("unexpected_message", "No offer has been sent yet.")
+            return
+        if self.answered:
+            return  # an answer to a re-sent offer; the first one counts
+        self.answered = True
+        await self.to_worker(protocol.SIGNAL_ANSWER, sdp={"type": "answer", "sdp": sdp["sdp"]})
+        for candidate in self.pending_candidates:
+            await self.to_worker(protocol.SIGNAL_CANDIDATE, candidate=candidate)
+        self.pending_candidates.clear()
+
+    async def on_ice_candidate(self, message: dict) -> None:
+        candidate = message.get("candidate")
+        if not isinstance(candidate, dict) or not isinstance(candidate.get("candidate", ""), str):
+            await self.send_error("invalid_message", 'ice-candidate needs a "candidate" object.')
+            return
+        candidate = {k: candidate.get(k) for k in ("candidate", "sdpMid", "sdpMLineIndex")}
+        if not self.answered:
+            self.pending_candidates.append(candidate)
+            return
+        await self.to_worker(protocol.SIGNAL_CANDIDATE, candidate=candidate)
+
+    # --- authentication and dispatch -------------------------------------------------------------
+
+    async def authenticate(self, token: str) -> None:
+        try:
+            session = await database_sync_to_async(call_token_consume)(
+                session_id=self.session_id, token=token
+            )
+        except CallTokenError as exc:
+            code, text = exc.code, exc.message
+            if code == "token_used" and await self.session_in_use():
+                code, text = "session_in_use", "This call is already connected from another socket."
+            await self.send_error(code, text)
+            await self.close(code=CLOSE_AUTH_FAILED)
+            return
+        self.token = token
+        self.authenticated_at = time.monotonic()
+        self.spec = await database_sync_to_async(call_spec_build)(session)
+        if settings.MEDIA_WORKER_EMBEDDED:
+            from voice.embedded import ensure_embedded_worker
+
+            ensure_embedded_worker()
+        await self.offer_call_to_workers()
+        self.tasks.append(asyncio.create_task(self.supervise()))
+
+    @database_sync_to_async
+    def session_in_use(self) -> bool:
+        return CallSession.objects.filter(
+            public_id=self.session_id,
+            status__in=[CallSession.Status.CONNECTING, CallSession.Status.ACTIVE],
+        ).exists()
+
+    async def offer_call_to_workers(self) -> None:
+        self.dispatch_attempts += 1
+        self.dispatched_at = time.monotonic()
+        await self.channel_layer.send(
+            settings.MEDIA_DISPATCH_CHANNEL,
+            {
+                "type": protocol.CALL_OPEN,
+                "session_id": self.session_id,
+                "reply_to": self.channel_name,
+                # A worker that picks this up later than this (wall clock, shared by machines)
+                # drops it: the consumer has given up on it by then.
+                "expires_at": time.time() + DISPATCH_TIMEOUT_SECONDS,
+                "call": self.spec.to_message(),
+            },
+        )
+
+    async def expire_unauthenticated(self) -> None:
+        await asyncio.sleep(settings.CALL_AUTH_TIMEOUT_SECONDS)
+        if self.token is None:
+            await self.send_error(
+                "auth_timeout",
+                f"No auth message within {settings.CALL_AUTH_TIMEOUT_SECONDS:g} s.",
+            )
+            await self.close(code=CLOSE_AUTH_TIMEOUT)
+
+    async def supervise(self) -> None:
+        """Ends the call when its worker goes quiet, no worker takes it, or media never flows."""
+        while not self.finished:
+            await asyncio.sleep(SUPERVISE_INTERVAL_SECONDS)
+            now = time.monotonic()
+            if self.worker is None:
+                if now - self.dispatched_at > DISPATCH_TIMEOUT_SECONDS:
+                    await self.finish(
+                        protocol.REASON_ERROR,
+                        error=(
+                            "media_unavailable",
+                            "No media worker is available to take the call.",
+                        ),
+                    )
+            elif now - self.last_heartbeat > protocol.HEARTBEAT_TIMEOUT_SECONDS:
+                self.worker = None  # gone: nothing to tell it
+                await self.finish(
+                    protocol.REASON_ERROR,
+                    error=(
+                        "media_worker_lost",
+                        "The media server handling this call stopped responding.",
+                    ),
+                )
+            elif (
+                not self.started
+                and now - self.authenticated_at > settings.CALL_CONNECT_TIMEOUT_SECONDS
+            ):
+                await self.finish(
+                    protocol.REASON_MEDIA_FAILED,
+                    error=("connect_timeout", "The audio connection could not be established."),
+                )
+
+    async def resend_offer(self) -> None:
+        while not self.answered and not self.finished:
+            await asyncio.sleep(OFFER_RESEND_SECONDS)
+            if not self.answered and not self.finished and self.offer is not None:
+                await self.send_json({"type": "offer", "sdp": self.offer})
+
+    # --- media worker -> server (channel layer handlers) -----------------------------------------
+
+    async def worker_attached(self, message: dict) -> None:
+        if self.finished:
+            # It took the call after we gave up on it: let it go.
+            await self.channel_layer.send(
+                message["worker"],
+                {"type": protocol.CALL_CLOSE, "session_id": self.session_id, "reason": "abandoned"},
+            )
+            return
+        self.worker = message["worker"]
+        self.last_heartbeat = time.monotonic()
+
+    async def worker_rejected(self, message: dict) -> None:
+        if self.finished or self.worker is not None:
+            return
+        if self.dispatch_attempts < DISPATCH_ATTEMPTS:
+            await self.offer_call_to_workers()  # another worker may have room
+            return
+        await self.finish(
+            protocol.REASON_AT_CAPACITY,
+            error=("at_capacity", "All media workers are busy. Please try again in a moment."),
+        )
+
+    async def worker_heartbeat(self, message: dict) -> None:
+        self.last_heartbeat = time.monotonic()
+
+    async def signal_offer(self, message: dict) -> None:
+        self.last_heartbeat = time.monotonic()
+        self.offer = message["sdp"]
+        await self.send_json({"type": "offer", "sdp": self.offer})
+        self.tasks.append(asyncio.create_task(self.resend_offer()))
+
+    async def signal_candidate(self, message: dict) -> None:
+        if self.finished:
+            return
+        await self.send_json({"type": "ice-candidate", "candidate": message["candidate"]})
+
+    async def media_started(self, message: dict) -> None:
+        if self.started or self.finished:
+            return
+        self.started = True
+        await database_sync_to_async(call_session_activate)(session_id=self.session_id)
+        await self.send_json({"type": "call_started", "session_id": self.session_id})
+
+    async def media_event(self, message: dict) -> None:
+        event = message.get("event")
+        if isinstance(event, dict) and isinstance(event.get("type"), str) and not self.finished:
+            await self.send_json(event)
+
+    async def media_ended(self, message: dict) -> None:
+        self.worker = None  # the worker has already let the call go
+        reason = message.get("reason") or protocol.REASON_ERROR
+        error = None
+        if reason in (protocol.REASON_ERROR, protocol.REASON_MEDIA_FAILED):
+            error = (reason, message.get("message") or "The call failed on the media server.")
+        await self.finish(reason, error=error)
+
+    # --- ending ----------------------------------------------------------------------------------
+
+    async def finish(
+        self,
+        reason: str,
+        *,
+        error: tuple[str, str] | None = None,
+        notify_browser: bool = True,
+    ) -> None:
+        """End the call once: tell the worker, record it, send ``error``/``call_ended``, close."""
+        if self.finished:
+            return
+        self.finished = True
+        if self.worker is not None:
+            await self.to_worker(protocol.CALL_CLOSE, reason=reason)
+        duration = 0.0
+        try:
+            session = await database_sync_to_async(call_session_end)(
+                session_id=self.session_id, reason=reason, error_message=error[1] if error else ""
+            )
+            duration = session.duration_seconds or 0.0
+        except Exception:
+            # The browser still hears that its call ended; the periodic finaliser records it.
+            logger.exception("call %s: could not record its end", self.session_id)
+        logger.info("call %s ended: %s", self.session_id, reason)
+        if not notify_browser:
+            return
+        if error:
+            await self.send_error(*error)
+        await self.send_json({"type": "call_ended", "duration": duration, "reason": reason})
+        await self.close(code=CLOSE_NORMAL if not error else CLOSE_FAILED)
+
+    # --- helpers ---------------------------------------------------------------------------------
+
+    async def to_worker(self, kind: str, **fields: Any) -> None:
+        if self.worker is not None:
+            await self.channel_layer.send(
+                self.worker, {"type": kind, "session_id": self.session_id, **fields}
+            )
+
+    async def send_json(self, content: dict) -> None:
+        await self.send(text_data=json.dumps(content))
+
+    async def send_error(self, code: str, message: str) -> None:
+        await self.send_json({"type": "error", "code": code, "message": message})

@@ -1,0 +1,276 @@
+from __future__ import annotations
+
+import json
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.core import signing
+from django.db import transaction
+from django.utils import timezone
+from rest_framework import status
+
+from agents.models import Agent, ApiKey
+from agents.origins import origin_matches
+from agents.selectors import agent_get_active, api_key_allows_agent
+from agents.services import api_key_mark_used
+from sessions.models import CallSession, TranscriptEntry
+from sessions.turn_buffer import turn_buffer_append, turn_buffer_read, turn_buffer_release
+from thinnest_site.errors import ApplicationError, Forbidden, InvalidRequest, NotFound
+
+_TOKEN_SALT = "sessions.call-token"
+
+
+class CallTokenError(ApplicationError):
+    status_code = status.HTTP_401_UNAUTHORIZED
+
+
+@dataclass(frozen=True)
+class StartedCall:
+    session: CallSession
+    token: str
+
+
+def call_context_validate(context: Any) -> dict:
+    """The context a call starts with: a flat JSON object of small scalar values."""
+    if context is None:
+        return {}
+    if not isinstance(context, dict):
+        raise InvalidRequest("context must be a JSON object.")
+    for key, value in context.items():
+        if value is not None and not isinstance(value, str | int | float | bool):
+            raise InvalidRequest(
+                f"context['{key}'] must be a string, number, boolean or null, not {type(value).__name__}."
+            )
+    size = len(json.dumps(context, separators=(",", ":"), ensure_ascii=False).encode())
+    if size > settings.CALL_CONTEXT_MAX_BYTES:
+        raise InvalidRequest(
+            f"context is {size} bytes; the limit is {settings.CALL_CONTEXT_MAX_BYTES} bytes."
+        )
+    return context
+
+
+def call_start_agent_resolve(*, api_key: ApiKey, agent_id: str, origin: str) -> Agent:
+    """Which agent this key may start from this origin, or the error that says why not."""
+    if api_key.is_public and not origin:
+        raise Forbidden(
+            "A public key can only be used from a web page: the request has no Origin header.",
+            code="origin_not_allowed",
+        )
+    if api_key.is_public and not origin_matches(origin, api_key.allowed_origins):
+        raise Forbidden(
+            f"Origin {origin} is not allowed for this key. Add it to the key's allowed origins.",
+            code="origin_not_allowed",
+        )
+    agent = agent_get_active(public_id=agent_id)
+    if agent is None:
+        raise NotFound(f"No active agent with id '{agent_id}'.", code="agent_not_found")
+    if not api_key_allows_agent(api_key=api_key, agent=agent):
+        raise Forbidden(f"This key may not start agent '{agent_id}'.", code="agent_not_allowed")
+    return agent
+
+
+def call_session_start(
+    *,
+    agent: Agent,
+    api_key: ApiKey | None,
+    context: dict | None = None,
+    origin: str = "",
+    client_ip: str | None = None,
+) -> StartedCall:
+    """Create a call session and the single-use token the browser redeems on the WebSocket."""
+    session = CallSession.objects.create(
+        agent=agent,
+        api_key=api_key,
+        context=call_context_validate(context),
+        origin=origin[:255],
+        client_ip=client_ip,
+        token_nonce=secrets.token_urlsafe(16),
+    )
+    if api_key is not None:
+        api_key_mark_used(api_key=api_key)
+    token = signing.dumps({"s": session.public_id, "n": session.token_nonce}, salt=_TOKEN_SALT)
+    return StartedCall(session=session, token=token)
+
+
+def call_token_consume(*, session_id: str, token: str) -> CallSession:
+    """Redeem a call token for its session, exactly once, within its lifetime.
+
+    On success the session moves to ``connecting``. Raises ``CallTokenError`` with code
+    ``invalid_token``, ``token_expired``, ``token_used`` or ``wrong_session``.
+    """
+    try:
+        payload = signing.loads(token, salt=_TOKEN_SALT, max_age=settings.CALL_TOKEN_TTL_SECONDS)
+    except signing.SignatureExpired as exc:
+        call_session_expire_unredeemed()
+        raise CallTokenError(
+            "The call token has expired; start a new call.", code="token_expired"
+        ) from exc
+    except signing.BadSignature as exc:
+        raise CallTokenError("The call token is not valid.", code="invalid_token") from exc
+    if not isinstance(payload, dict) or payload.get("s") != session_id:
+        raise CallTokenError("The call token is for another session.", code="wrong_session")
+
+    # The conditional UPDATE is what makes the token single use, even with two racing sockets.
+    redeemed = CallSession.objects.filter(
+        public_id=session_id,
+        token_nonce=payload.get("n"),
+        token_used_at__isnull=True,
+        status=CallSession.Status.CREATED,
+    ).update(token_used_at=timezone.now(), status=CallSession.Status.CONNECTING)
+    if not redeemed:
+        raise CallTokenError("The call token has already been used.", code="token_used")
+    return CallSession.objects.select_related("agent").get(public_id=session_id)
+
+
+@transaction.atomic
+def call_session_expire_unredeemed() -> int:
+    """Mark sessions whose token lifetime passed without a connection as ``expired``."""
+    cutoff = timezone.now() - timedelta(seconds=settings.CALL_TOKEN_TTL_SECONDS)
+    return CallSession.objects.filter(
+        status=CallSession.Status.CREATED, created_at__lt=cutoff
+    ).update(status=CallSession.Status.EXPIRED, end_reason="token_expired")
+
+
+def call_session_media_stats_save(*, session_id: str, stats: dict) -> None:
+    """Store what the media worker measured for a call (it calls this when the call closes).
+
+    The worker holds the call until the end, so its last turns (a closing line) may be buffered
+    after the web side ended the session: store the transcript again now."""
+    with transaction.atomic():
+        CallSession.objects.filter(public_id=session_id).update(media_stats=stats)
+        _transcript_store_enqueue(session_id)
+
+
+def call_session_activate(*, session_id: str) -> CallSession | None:
+    """Media is flowing: the call becomes ``active`` and its clock starts."""
+    CallSession.objects.filter(public_id=session_id, status=CallSession.Status.CONNECTING).update(
+        status=CallSession.Status.ACTIVE, started_at=timezone.now()
+    )
+    return CallSession.objects.filter(public_id=session_id).first()
+
+
+_FINAL_STATUSES = (
+    CallSession.Status.ENDED,
+    CallSession.Status.FAILED,
+    CallSession.Status.EXPIRED,
+)
+
+
+@transaction.atomic
+def call_session_end(*, session_id: str, reason: str, error_message: str = "") -> CallSession:
+    """End a call once: ``ended`` if media ever flowed, else ``failed``. Later calls change nothing."""
+    session = CallSession.objects.select_for_update().get(public_id=session_id)
+    if session.status in _FINAL_STATUSES:
+        return session
+    now = timezone.now()
+    session.ended_at = now
+    session.end_reason = reason
+    session.error_message = error_message[:2000]
+    if session.started_at is not None:
+        session.status = CallSession.Status.ENDED
+        session.duration_seconds = round((now - session.started_at).total_seconds(), 2)
+    else:
+        session.status = CallSession.Status.FAILED
+        session.duration_seconds = 0.0
+    session.save(
+        update_fields=["status", "ended_at", "end_reason", "error_message", "duration_seconds"]
+    )
+    _transcript_store_enqueue(session_id)
+    return session
+
+
+def _transcript_store_enqueue(session_id: str) -> None:
+    from sessions.tasks import call_transcript_store  # tasks import this module
+
+    transaction.on_commit(lambda: call_transcript_store.delay(session_id))
+
+
+def call_turn_record(*, session_id: str, turn: dict) -> None:
+    """Buffer one finished transcript turn during the call (see sessions/turn_buffer.py)."""
+    turn_buffer_append(session_id, turn)
+
+
+def _percentile(values: list[int], fraction: float) -> int | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
+
+
+@transaction.atomic
+def call_transcript_store(*, session_id: str) -> CallSession:
+    """Write a call's buffered turns as TranscriptEntry rows and its conversation stats.
+
+    Idempotent: a turn is identified by (call, seq), so running this again, or after more turns
+    arrived, writes each turn once and recomputes the same stats.
+    """
+    session = CallSession.objects.select_for_update().get(public_id=session_id)
+    entries = [
+        TranscriptEntry(
+            call=session,
+            seq=int(turn["seq"]),
+            role=turn["role"],
+            text=str(turn["text"])[:10000],
+            start_ms=max(0, int(turn.get("start_ms") or 0)),
+            end_ms=max(0, int(turn.get("end_ms") or 0)),
+            latency_ms=turn.get("latency_ms"),
+        )
+        for turn in turn_buffer_read(session_id)
+        if turn.get("role") in TranscriptEntry.Role.values and str(turn.get("text", "")).strip()
+    ]
+    TranscriptEntry.objects.bulk_create(entries, ignore_conflicts=True)
+
+    rows = list(session.transcript.values_list("role", "latency_ms"))
+    latencies = [latency for role, latency in rows if role == "agent" and latency is not None]
+    session.stats = {
+        "turns": len(rows),
+        "user_turns": sum(1 for role, _ in rows if role == "user"),
+        "agent_turns": sum(1 for role, _ in rows if role == "agent"),
+        "latency_ms": {
+            "p50": _percentile(latencies, 0.5),
+            "p95": _percentile(latencies, 0.95),
+            "mean": round(sum(latencies) / len(latencies)) if latencies else None,
+        },
+    }
+    session.save(update_fields=["stats"])
+    transaction.on_commit(lambda: turn_buffer_release(session_id))
+    return session
+
+
+# How long past its own limits a call may look alive before the finaliser ends it.
+_ABANDONED_GRACE = timedelta(minutes=2)
+
+
+def calls_finalize_abandoned() -> list[str]:
+    """End calls that nothing will end any more: a token never redeemed, a call still
+    `connecting` long after the connect timeout, or still `active` past its agent's maximum
+    duration (its web or media process died). Returns the ids of the calls it ended."""
+    call_session_expire_unredeemed()
+    now = timezone.now()
+    stuck_connecting = CallSession.objects.filter(
+        status=CallSession.Status.CONNECTING,
+        token_used_at__lt=now
+        - timedelta(seconds=settings.CALL_CONNECT_TIMEOUT_SECONDS)
+        - _ABANDONED_GRACE,
+    ).values_list("public_id", flat=True)
+    ended = []
+    for session_id in stuck_connecting:
+        call_session_end(
+            session_id=session_id, reason="error", error_message="Abandoned while connecting."
+        )
+        ended.append(session_id)
+    for session in CallSession.objects.filter(status=CallSession.Status.ACTIVE).select_related(
+        "agent"
+    ):
+        limit = timedelta(seconds=session.agent.max_duration_seconds) + _ABANDONED_GRACE
+        if session.started_at and now - session.started_at > limit:
+            call_session_end(
+                session_id=session.public_id,
+                reason="error",
+                error_message="The call's processes stopped before it ended.",
+            )
+            ended.append(session.public_id)
+    return ended

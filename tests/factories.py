@@ -1,0 +1,33 @@
+from __future__ import annotations
+
+import factory
+
+from agents.models import Agent, ApiKey
+from agents.services import api_key_create
+
+
+class AgentFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Agent
+
+    name = factory.Sequence(lambda n: f"Agent {n}")
+    system_prompt = "You are a helpful assistant for {{company}}."
+    greeting = "Hello, how can I help?"
+
+
+def make_api_key(
+    *,
+    kind: str = ApiKey.Kind.SECRET,
+    agents=(),
+    origins=(),
+    rate_limit_per_minute: int | None = None,
+    name: str = "test key",
+) -> tuple[ApiKey, str]:
+    """A key made by the real service, so tests see hashing and validation as users do."""
+    return api_key_create(
+        kind=kind,
+        name=name,
+        agents=list(agents),
+        allowed_origins=list(origins),
+        rate_limit_per_minute=rate_limit_per_minute,
+    )

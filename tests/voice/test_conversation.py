@@ -1,0 +1,267 @@
+"""The conversation pipeline with the real models (Silero, Whisper tiny.en, SmolLM2, Piper) on
+real speech, its audio played out by a real AgentAudioTrack paced as aiortc's sender paces it."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import numpy as np
+import pytest
+
+from voice.audio import AgentAudioTrack, resample
+from voice.engines import registry
+from voice.pipeline.conversation import ConversationPipeline
+from voice.protocol import CallSpec
+
+FRAME = 320  # 20 ms at 16 kHz
+
+
+@pytest.fixture(autouse=True)
+def small_model(settings):
+    settings.LLM_MODEL = "smollm2"
+    settings.LLM_MODEL_PATH = ""
+    settings.BARGE_IN_MIN_SPEECH_MS = 120
+
+
+@pytest.fixture(scope="module")
+def speech():
+    piper = registry.tts_get("piper")
+
+    def make(text: str) -> np.ndarray:
+        pcm, rate = piper.synthesize(text)
+        return resample(pcm, rate, 16000)
+
+    return make
+
+
+class RecordedEvents:
+    def __init__(self) -> None:
+        self.started = time.monotonic()
+        self.events: list[tuple[float, dict]] = []
+        self.turns: list[dict] = []
+        self.ended: str | None = None
+
+    def emit(self, event: dict) -> None:
+        self.events.append((time.monotonic(), event))
+
+    def record_turn(self, turn: dict) -> None:
+        self.turns.append(turn)
+
+    def end_call(self, reason: str) -> None:
+        self.ended = reason
+
+    def call_ms(self) -> int:
+        return int((time.monotonic() - self.started) * 1000)
+
+    def types(self) -> list[str]:
+        return [e["type"] + (f":{e['role']}" if "role" in e else "") for _, e in self.events]
+
+    async def wait_for(self, predicate, timeout: float = 30) -> tuple[float, dict]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for at, event in self.events:
+                if predicate(event):
+                    return at, event
+            await asyncio.sleep(0.01)
+        raise TimeoutError(self.types())
+
+
+class Call:
+    """A pipeline, its track and a task that pulls frames from the track like aiortc's sender."""
+
+    def __init__(self, greeting: str = "") -> None:
+        self.events = RecordedEvents()
+        self.track = AgentAudioTrack(
+            on_playback_start=lambda: self.pipeline.on_playback_start(),
+            on_playback_end=lambda: self.pipeline.on_playback_end(),
+        )
+        spec = CallSpec(
+            session_id="session_test",
+            agent_id="agent_test",
+            greeting=greeting,
+            system_prompt="You are the assistant of a bakery that opens at 8 am and closes at 6 pm.",
+            llm_max_tokens=60,
+            context={"user_name": "Jane"},
+        )
+        self.pipeline = ConversationPipeline(spec, self.track, self.events)
+        self.sent_voiced: list[float] = []
+        self._sender = asyncio.create_task(self._send())
+
+    async def _send(self) -> None:
+        while True:
+            frame = await self.track.recv()
+            if np.abs(frame.to_ndarray()).max() > 500:
+                self.sent_voiced.append(time.monotonic())
+
+    async def say(self, pcm: np.ndarray, *, real_time: bool = True) -> float:
+        """Push speech (then 1 s of silence) in 20 ms frames; returns when the speech began."""
+        began = time.monotonic()
+        audio = np.concatenate([pcm, np.zeros(16000, dtype=np.int16)])
+        for i in range(0, audio.size, FRAME):
+            self.pipeline.push_audio(audio[i : i + FRAME])
+            if real_time:
+                await asyncio.sleep(0.02)
+        return began
+
+    async def silence(self, seconds: float) -> None:
+        for _ in range(int(seconds * 50)):
+            self.pipeline.push_audio(np.zeros(FRAME, dtype=np.int16))
+            await asyncio.sleep(0.02)
+
+    async def stop_sending(self) -> None:
+        self._sender.cancel()
+        await asyncio.gather(self._sender, return_exceptions=True)
+
+    async def close(self) -> None:
+        await self.pipeline.close()
+        self.track.stop()
+        self._sender.cancel()
+        await asyncio.gather(self._sender, return_exceptions=True)
+
+
+async def test_a_spoken_question_gets_a_spoken_answer_with_events_in_order(speech):
+    call = Call()
+    try:
+        await call.say(speech("What time do you open in the morning?"))
+        _, user = await call.events.wait_for(lambda e: e.get("role") == "user" and e["final"])
+        assert "open" in user["text"].lower()
+        _, agent = await call.events.wait_for(lambda e: e.get("role") == "agent" and e["final"])
+        assert agent["text"].strip()
+        await call.events.wait_for(lambda e: e["type"] == "agent_listening")
+
+        order = call.events.types()
+        assert (
+            order.index("transcript:user")
+            < order.index("agent_speaking")
+            < order.index("agent_listening")
+        )
+        assert len(call.sent_voiced) >= 5  # audible reply frames (20 ms each), not silence
+        user_turn, agent_turn = call.events.turns[0], call.events.turns[1]
+        assert (user_turn["role"], agent_turn["role"]) == ("user", "agent")
+        assert agent_turn["latency_ms"] > 0
+        timing = call.pipeline.stats()["turn_timings"][0]
+        assert {"end_of_turn_wait_ms", "stt_ms", "llm_first_token_ms", "tts_first_chunk_ms"} <= set(
+            timing
+        )
+    finally:
+        await call.close()
+
+
+async def test_speech_over_the_agent_stops_its_audio_within_200_ms(speech):
+    call = Call(
+        greeting="Hello and welcome to the bakery. We have fresh bread, cakes and pastries every day, "
+        "and today we have a special offer on croissants and apple pies for all our customers."
+    )
+    try:
+        await call.pipeline.start()
+        await call.events.wait_for(lambda e: e["type"] == "agent_speaking")
+        await call.stop_sending()
+        # From here the test is the clock: one caller frame in, one agent frame out, 20 ms of
+        # audio each, so the measure is in audio time and a busy machine cannot skew it.
+        for _ in range(50):  # one second of the greeting, heard in silence
+            call.pipeline.push_audio(np.zeros(FRAME, dtype=np.int16))
+            await call.track.recv()
+        question = speech("Sorry, do you have gluten free bread?")
+        onset = int(np.argmax(np.abs(question) > 1000)) // FRAME
+        agent_frames_after_onset = 0
+        for index in range(0, question.size // FRAME):
+            call.pipeline.push_audio(question[index * FRAME : (index + 1) * FRAME])
+            frame = await call.track.recv()
+            if index >= onset and np.abs(frame.to_ndarray()).max() > 500:
+                agent_frames_after_onset += 1
+        print(f"agent audio after speech onset: {agent_frames_after_onset * 20} ms")
+        assert 0 < agent_frames_after_onset * 20 <= 200
+        heard = call.events.turns[0]
+        assert heard["role"] == "agent" and heard["text"]
+        assert len(heard["text"]) < len(call.pipeline.spec.greeting)  # only what was played
+    finally:
+        await call.close()
+
+
+async def test_noise_bursts_do_not_interrupt_the_agent():
+    call = Call(
+        greeting="Hello and welcome to the bakery. We have fresh bread, cakes and pastries every day."
+    )
+    try:
+        await call.pipeline.start()
+        await call.events.wait_for(lambda e: e["type"] == "agent_speaking")
+        rng = np.random.default_rng(3)
+        for _ in range(5):  # 60 ms clicks of loud noise, 300 ms apart
+            burst = rng.normal(0, 6000, 960).astype(np.int16)
+            for i in range(0, burst.size, FRAME):
+                call.pipeline.push_audio(burst[i : i + FRAME])
+                await asyncio.sleep(0.02)
+            await call.silence(0.3)
+        await call.events.wait_for(lambda e: e.get("role") == "agent" and e["final"], timeout=20)
+        # The whole greeting was played and recorded: nothing cut it short.
+        assert call.events.turns[0]["text"] == call.pipeline.spec.greeting
+        assert "agent_listening" in call.events.types()
+    finally:
+        await call.close()
+
+
+async def test_the_agent_hangs_up_after_goodbye(speech):
+    call = Call()
+    try:
+        await call.say(speech("Thank you, that is all. Goodbye!"))
+        deadline = time.monotonic() + 30
+        while call.events.ended is None and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        assert call.events.ended == "agent_hangup"
+        agent_lines = [t["text"] for t in call.events.turns if t["role"] == "agent"]
+        assert agent_lines and "goodbye" in agent_lines[-1].lower()
+    finally:
+        await call.close()
+
+
+class CountingStt:
+    def __init__(self, stt) -> None:
+        self.stt = stt
+        self.inputs: list[int] = []
+
+    def transcribe(self, pcm, language="en"):
+        self.inputs.append(pcm.size)
+        return self.stt.transcribe(pcm, language)
+
+
+async def test_the_turn_reuses_its_speculative_transcription(speech):
+    call = Call()
+    call.pipeline.stt = counting = CountingStt(call.pipeline.stt)
+    try:
+        await call.say(speech("What time do you open in the morning?"), real_time=False)
+        await call.events.wait_for(lambda e: e.get("role") == "user" and e["final"])
+        assert len(counting.inputs) == 1  # transcribed once, during the silence, not again
+    finally:
+        await call.close()
+
+
+async def test_a_pause_mid_sentence_discards_the_guess_and_keeps_both_halves(speech):
+    call = Call()
+    call.pipeline.stt = counting = CountingStt(call.pipeline.stt)
+    try:
+        first, second = speech("I would like to order"), speech("a chocolate cake for Saturday.")
+        pause = np.zeros(
+            int(16000 * 0.4), dtype=np.int16
+        )  # longer than the guess, shorter than a turn
+        await call.say(np.concatenate([first, pause, second]), real_time=False)
+        _, user = await call.events.wait_for(lambda e: e.get("role") == "user" and e["final"])
+        assert "order" in user["text"].lower() and "cake" in user["text"].lower()
+        assert len(counting.inputs) == 2 and counting.inputs[1] > counting.inputs[0]
+    finally:
+        await call.close()
+
+
+async def test_the_guess_is_shown_as_a_partial_before_the_final_text(speech, settings):
+    settings.TURN_SILENCE_MS = 1500  # a slow end of turn, so the guess lands first
+    call = Call()
+    try:
+        question = speech("Do you bake sourdough bread?")
+        for i in range(0, question.size, FRAME):
+            call.pipeline.push_audio(question[i : i + FRAME])
+        await call.silence(2.0)
+        user = [e for _, e in call.events.events if e.get("role") == "user"]
+        assert [e["final"] for e in user] == [False, True]
+        assert user[0]["text"] == user[1]["text"] and "bread" in user[1]["text"].lower()
+    finally:
+        await call.close()

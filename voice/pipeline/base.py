@@ -1,0 +1,68 @@
+"""The seam between the media worker and the speech pipeline.
+
+The worker owns transport (peer, tracks, timers) and knows no engine; a pipeline owns the
+conversation. The worker feeds each inbound 20 ms frame to ``push_audio`` as 16 kHz mono int16 and
+gives the pipeline an ``AudioOutput`` to speak through and ``CallEvents`` to report through.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import numpy as np
+
+from voice.protocol import CallSpec
+
+
+class AudioOutput(Protocol):
+    """The agent's voice (voice.audio.AgentAudioTrack)."""
+
+    def play(self, pcm: np.ndarray, sample_rate: int) -> None: ...
+
+    def clear(self) -> int: ...
+
+    @property
+    def is_playing(self) -> bool: ...
+
+    @property
+    def played_ms(self) -> int: ...
+
+    async def wait_idle(self) -> None: ...
+
+
+class CallEvents(Protocol):
+    """How a pipeline talks to the rest of the product."""
+
+    def emit(self, event: dict) -> None:
+        """Send a seed event to the browser (``agent_speaking``, ``transcript``, ...)."""
+
+    def record_turn(self, turn: dict) -> None:
+        """Keep a finished transcript turn: ``seq, role, text, start_ms, end_ms[, latency_ms]``."""
+
+    def end_call(self, reason: str) -> None:
+        """Ask the worker to end the call (e.g. ``agent_hangup`` after the closing line)."""
+
+    def call_ms(self) -> int:
+        """Milliseconds since media started: the clock transcript offsets use."""
+
+
+class CallPipeline(Protocol):
+    def __init__(self, spec: CallSpec, output: AudioOutput, events: CallEvents) -> None: ...
+
+    async def start(self) -> None:
+        """Media is flowing: e.g. speak the greeting."""
+
+    def push_audio(self, pcm16k: np.ndarray) -> None:
+        """One inbound frame. Called on the event loop for every frame: must not block."""
+
+    def on_playback_start(self) -> None:
+        """Agent audio started coming out of an idle track."""
+
+    def on_playback_end(self) -> None:
+        """All queued agent audio has been sent."""
+
+    async def close(self) -> None:
+        """The call is over: stop and release per-call work."""
+
+    def stats(self) -> dict:
+        """Figures for the call's media stats."""

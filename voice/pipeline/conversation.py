@@ -1,0 +1,417 @@
+"""The voice agent: VAD -> end of turn -> STT -> LLM -> speakable chunks -> TTS, with barge-in.
+
+Everything per frame happens on the event loop and is cheap (a 32 ms Silero window is ~0.2 ms);
+STT, LLM and TTS run in a small thread pool shared by the worker's calls, so one call's model
+work never holds up another call's audio frames.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import threading
+import time
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from functools import cache
+
+import numpy as np
+from django.conf import settings
+
+from voice.engines import registry
+from voice.engines.text import history_trim, speakable_chunks, system_prompt_build
+from voice.engines.vad import WINDOW
+from voice.pipeline.base import AudioOutput, CallEvents
+from voice.protocol import REASON_AGENT_HANGUP, CallSpec
+
+logger = logging.getLogger(__name__)
+
+SPEECH_PROBABILITY = 0.5
+WINDOW_MS = WINDOW * 1000 // 16000
+# Speech shorter than this never starts a user turn (clicks, a cough).
+MIN_SPEECH_MS = 96
+PRE_ROLL_WINDOWS = 10  # 320 ms kept from before speech was detected: first syllables
+# After this much silence the utterance so far is transcribed speculatively: when the turn does
+# end (TURN_SILENCE_MS), its text is ready or nearly so. Speech resuming discards the guess.
+SPECULATE_AFTER_SILENCE_MS = 192
+GOODBYE = re.compile(r"\b(good\s?bye|bye|hang up|end (the|this) call|that'?s all)\b", re.IGNORECASE)
+CLOSING_LINE = "Thank you for calling. Goodbye!"
+
+
+@cache
+def inference_pool() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(
+        settings.VOICE_INFERENCE_THREADS, thread_name_prefix="voice-inference"
+    )
+
+
+def engines_preload(spec: CallSpec | None = None) -> None:
+    """Load the default models (call from a thread at worker start, not on the event loop)."""
+    registry.vad_create()
+    registry.stt_get(spec.stt_engine if spec else "whisper")
+    registry.tts_get(spec.tts_engine if spec else "piper", spec.tts_voice if spec else "")
+    registry.llm_get()
+
+
+_greetings: dict[tuple, tuple[np.ndarray, int]] = {}
+
+
+class ConversationPipeline:
+    def __init__(self, spec: CallSpec, output: AudioOutput, events: CallEvents) -> None:
+        self.spec = spec
+        self.output = output
+        self.events = events
+        self.vad = registry.vad_create()
+        self.stt = registry.stt_get(spec.stt_engine)
+        self.tts = registry.tts_get(spec.tts_engine, spec.tts_voice)
+        self.llm = registry.llm_get()
+        self.system_prompt = system_prompt_build(spec.system_prompt, spec.context)
+        self.history: list[dict] = []
+        self.seq = 0
+        # Listening state.
+        self._pending = np.zeros(0, dtype=np.int16)
+        self._pre_roll: deque[np.ndarray] = deque(maxlen=PRE_ROLL_WINDOWS)
+        self._utterance: list[np.ndarray] = []
+        self._in_speech = False
+        self._speech_ms = 0
+        self._silence_ms = 0
+        self._speech_started_ms = 0
+        self._speculation: asyncio.Future | None = None
+        # Speaking state: the current reply and what of it has been heard.
+        self._reply: asyncio.Task | None = None
+        self._cancel = threading.Event()
+        self._spoken: list[tuple[str, int]] = []  # (chunk text, its audio ms), in order queued
+        self._reply_started_played_ms = 0
+        self._reply_start_ms = 0
+        self._user_end_monotonic = 0.0
+        self._first_audio_monotonic: float | None = None
+        self._interrupted_rest = ""
+        self._hangup_after_reply = False
+        self.turn_timings: list[dict] = []
+        self._timing: dict = {}
+        # The track goes quiet between chunks too; the caller hears one agent turn.
+        self._producing = False
+        self._announced = False
+
+    # --- lifecycle -------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        if self.spec.greeting.strip():
+            self._reply = asyncio.create_task(self._speak_greeting())
+
+    async def close(self) -> None:
+        self._cancel.set()
+        if self._reply:
+            self._reply.cancel()
+            await asyncio.gather(self._reply, return_exceptions=True)
+
+    def stats(self) -> dict:
+        return {"turn_timings": self.turn_timings[:50]}
+
+    # --- audio in (every 20 ms, on the event loop) ---------------------------------------------
+
+    def push_audio(self, pcm16k: np.ndarray) -> None:
+        self._pending = np.concatenate([self._pending, pcm16k]) if self._pending.size else pcm16k
+        while self._pending.size >= WINDOW:
+            window, self._pending = self._pending[:WINDOW], self._pending[WINDOW:]
+            self._on_window(window)
+
+    def _on_window(self, window: np.ndarray) -> None:
+        voiced = self.vad.probability(window) > SPEECH_PROBABILITY
+        if voiced:
+            self._speech_ms += WINDOW_MS
+            self._silence_ms = 0
+        else:
+            self._silence_ms += WINDOW_MS
+            if not self._in_speech:
+                self._speech_ms = 0
+
+        if not self._in_speech:
+            self._pre_roll.append(window)
+            if self._speech_ms >= MIN_SPEECH_MS:
+                self._in_speech = True
+                self._utterance = list(self._pre_roll)
+                self._speech_started_ms = self.events.call_ms() - self._speech_ms
+            return
+
+        self._utterance.append(window)
+        if voiced:
+            self._speculation = None
+            if self._agent_busy and self._speech_ms >= settings.BARGE_IN_MIN_SPEECH_MS:
+                self._barge_in()
+        elif self._silence_ms >= SPECULATE_AFTER_SILENCE_MS and self._speculation is None:
+            audio = np.concatenate(self._utterance)
+            self._speculation = asyncio.get_running_loop().run_in_executor(
+                inference_pool(), self.stt.transcribe, audio, self.spec.language
+            )
+            self._speculation.add_done_callback(self._show_guess)
+        if self._silence_ms >= settings.TURN_SILENCE_MS:
+            self._end_of_turn()
+
+    def _show_guess(self, guess: asyncio.Future) -> None:
+        """The caller sees the speculative text at once, as a partial, while the turn may go on."""
+        if guess is not self._speculation or guess.cancelled() or guess.exception() is not None:
+            return
+        text = guess.result().strip()
+        if text:
+            self.events.emit({"type": "transcript", "role": "user", "text": text, "final": False})
+
+    @property
+    def _agent_busy(self) -> bool:
+        return self.output.is_playing or (self._reply is not None and not self._reply.done())
+
+    # --- turns -----------------------------------------------------------------------------------
+
+    def _barge_in(self) -> None:
+        """The user talks over the agent: stop its audio now and its pending work."""
+        self._cancel.set()
+        dropped_ms = self.output.clear()
+        if self._reply and not self._reply.done():
+            self._reply.cancel()
+        heard, rest = self._split_heard()
+        self._interrupted_rest = rest
+        if heard:
+            self._record_agent(heard, interrupted=True)
+        self._spoken = []
+        logger.info(
+            "call %s: barge-in, dropped %d ms of agent audio", self.spec.session_id, dropped_ms
+        )
+
+    def _split_heard(self) -> tuple[str, str]:
+        """The agent text actually played so far in this reply, and the rest."""
+        played = self.output.played_ms - self._reply_started_played_ms
+        heard, rest = [], []
+        for text, ms in self._spoken:
+            if played >= ms:
+                heard.append(text)
+                played -= ms
+            elif played > 0:
+                words = text.split()
+                cut = round(len(words) * played / ms)
+                heard.append(" ".join(words[:cut]))
+                rest.append(" ".join(words[cut:]))
+                played = 0
+            else:
+                rest.append(text)
+        return " ".join(h for h in heard if h).strip(), " ".join(r for r in rest if r).strip()
+
+    def _end_of_turn(self) -> None:
+        audio = np.concatenate(self._utterance)
+        self._utterance = []
+        self._in_speech = False
+        self._speech_ms = 0
+        self._user_end_monotonic = time.monotonic() - self._silence_ms / 1000
+        self._timing = {"end_of_turn_wait_ms": self._silence_ms}
+        end_ms = self.events.call_ms() - self._silence_ms
+        if self._reply and not self._reply.done():
+            self._cancel.set()
+            self._reply.cancel()
+        # Nothing but silence followed the speculative snapshot, so its text is the turn's text.
+        speculation, self._speculation = self._speculation, None
+        self._reply = asyncio.create_task(
+            self._answer(audio, self._speech_started_ms, end_ms, speculation)
+        )
+
+    async def _answer(
+        self, audio: np.ndarray, start_ms: int, end_ms: int, speculation: asyncio.Future | None
+    ) -> None:
+        loop = asyncio.get_running_loop()
+        started = time.monotonic()
+        if speculation is None:
+            speculation = loop.run_in_executor(
+                inference_pool(), self.stt.transcribe, audio, self.spec.language
+            )
+        text = await speculation
+        # What is left of STT once the turn has ended.
+        self._timing["stt_ms"] = round((time.monotonic() - started) * 1000)
+        if not text.strip() or not any(c.isalnum() for c in text):
+            # No words: a cough or a noise. If it cut the agent off, let it finish its sentence.
+            if self._interrupted_rest:
+                rest, self._interrupted_rest = self._interrupted_rest, ""
+                await self._say([rest], record=True)
+            return
+        self._interrupted_rest = ""
+        self.events.emit({"type": "transcript", "role": "user", "text": text, "final": True})
+        self._record_turn("user", text, start_ms, end_ms)
+        self.history.append({"role": "user", "content": text})
+
+        if GOODBYE.search(text):
+            self._hangup_after_reply = True
+            await self._say([CLOSING_LINE], record=True)
+            await self.output.wait_idle()
+            self.events.end_call(REASON_AGENT_HANGUP)
+            return
+        await self._say(self._llm_pieces(), record=True, timed=True)
+
+    async def _llm_pieces(self):
+        """The LLM's reply as an async stream of text pieces (generated in a thread)."""
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[str | None] = asyncio.Queue()
+        self._cancel = cancel = threading.Event()
+        messages = history_trim(
+            self.system_prompt,
+            self.history,
+            budget_tokens=self.llm.context_tokens - self.spec.llm_max_tokens - 64,
+            count=self.llm.count_tokens,
+        )
+        started = time.monotonic()
+
+        def generate() -> None:
+            try:
+                for piece in self.llm.stream_reply(
+                    messages,
+                    temperature=self.spec.llm_temperature,
+                    max_tokens=self.spec.llm_max_tokens,
+                    cancel=cancel,
+                ):
+                    loop.call_soon_threadsafe(queue.put_nowait, piece)
+            finally:
+                loop.call_soon_threadsafe(queue.put_nowait, None)
+
+        future = loop.run_in_executor(inference_pool(), generate)
+        try:
+            first = True
+            while (piece := await queue.get()) is not None:
+                if first:
+                    self._timing["llm_first_token_ms"] = round((time.monotonic() - started) * 1000)
+                    first = False
+                yield piece
+        finally:
+            cancel.set()
+            await asyncio.shield(future)
+
+    async def _say(self, pieces, *, record: bool, timed: bool = False) -> None:
+        """Synthesize and queue chunk by chunk, as soon as each is ready."""
+        loop = asyncio.get_running_loop()
+        self._spoken = []
+        self._reply_started_played_ms = self.output.played_ms
+        self._reply_start_ms = self.events.call_ms()
+        self._first_audio_monotonic = None
+        said: list[str] = []
+        self._producing = True
+        try:
+            async for chunk in _chunks(pieces):
+                started = time.monotonic()
+                pcm, rate = await loop.run_in_executor(
+                    inference_pool(),
+                    lambda c=chunk: self.tts.synthesize(
+                        c, voice=self.spec.tts_voice, speed=self.spec.tts_speed
+                    ),
+                )
+                if timed and "tts_first_chunk_ms" not in self._timing:
+                    self._timing["tts_first_chunk_ms"] = round((time.monotonic() - started) * 1000)
+                self.output.play(pcm, rate)
+                self._spoken.append((chunk, len(pcm) * 1000 // rate))
+                said.append(chunk)
+                self.events.emit(
+                    {"type": "transcript", "role": "agent", "text": " ".join(said), "final": False}
+                )
+        finally:
+            self._production_done()
+        await self.output.wait_idle()
+        text = " ".join(said).strip()
+        if text:
+            self.events.emit({"type": "transcript", "role": "agent", "text": text, "final": True})
+            if record:
+                self._record_agent(text)
+        self._spoken = []
+
+    def _record_agent(self, text: str, *, interrupted: bool = False) -> None:
+        latency = None
+        if self._first_audio_monotonic and self._user_end_monotonic:
+            latency = round((self._first_audio_monotonic - self._user_end_monotonic) * 1000)
+            self._timing["response_latency_ms"] = latency
+            self.turn_timings.append(dict(self._timing))
+            self._user_end_monotonic = 0.0
+        self.history.append({"role": "assistant", "content": text})
+        self._record_turn(
+            "agent", text, self._reply_start_ms, self.events.call_ms(), latency=latency
+        )
+        if interrupted:
+            self.events.emit({"type": "transcript", "role": "agent", "text": text, "final": True})
+
+    def _record_turn(
+        self, role: str, text: str, start_ms: int, end_ms: int, latency: int | None = None
+    ) -> None:
+        self.seq += 1
+        turn = {
+            "seq": self.seq,
+            "role": role,
+            "text": text,
+            "start_ms": max(0, start_ms),
+            "end_ms": end_ms,
+        }
+        if latency is not None:
+            turn["latency_ms"] = max(0, latency)
+        self.events.record_turn(turn)
+
+    async def _speak_greeting(self) -> None:
+        key = (self.spec.tts_engine, self.spec.tts_voice, self.spec.tts_speed, self.spec.greeting)
+        if key not in _greetings:
+            loop = asyncio.get_running_loop()
+            _greetings[key] = await loop.run_in_executor(
+                inference_pool(),
+                lambda: self.tts.synthesize(
+                    self.spec.greeting, voice=self.spec.tts_voice, speed=self.spec.tts_speed
+                ),
+            )
+        pcm, rate = _greetings[key]
+        self._spoken = [(self.spec.greeting, len(pcm) * 1000 // rate)]
+        self._reply_started_played_ms = self.output.played_ms
+        self._reply_start_ms = self.events.call_ms()
+        self._producing = True
+        self.output.play(pcm, rate)
+        self._production_done()
+        await self.output.wait_idle()
+        self.events.emit(
+            {"type": "transcript", "role": "agent", "text": self.spec.greeting, "final": True}
+        )
+        self._record_turn("agent", self.spec.greeting, self._reply_start_ms, self.events.call_ms())
+        self.history.append({"role": "assistant", "content": self.spec.greeting})
+        self._spoken = []
+
+    # --- playback callbacks --------------------------------------------------------------------
+
+    def on_playback_start(self) -> None:
+        if self._first_audio_monotonic is None:
+            self._first_audio_monotonic = time.monotonic()
+        if not self._announced:
+            self._announced = True
+            self.events.emit({"type": "agent_speaking"})
+
+    def on_playback_end(self) -> None:
+        if not self._producing:
+            self._finish_speaking()
+
+    def _production_done(self) -> None:
+        self._producing = False
+        if not self.output.is_playing:
+            self._finish_speaking()
+
+    def _finish_speaking(self) -> None:
+        if self._announced:
+            self._announced = False
+            self.events.emit({"type": "agent_listening"})
+
+
+async def _chunks(pieces):
+    """speakable_chunks over a sync list or an async stream of pieces."""
+    if isinstance(pieces, list):
+        for chunk in speakable_chunks(pieces):
+            yield chunk
+        return
+    buffer: list[str] = []
+    async for piece in pieces:
+        buffer.append(piece)
+        # Re-chunk what has arrived; hold back the unfinished tail.
+        text = "".join(buffer)
+        chunks = list(speakable_chunks([text]))
+        if len(chunks) > 1:
+            for chunk in chunks[:-1]:
+                yield chunk
+            buffer = [chunks[-1]]
+    tail = "".join(buffer).strip()
+    if tail:
+        for chunk in speakable_chunks([tail]):
+            yield chunk

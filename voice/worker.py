@@ -1,0 +1,412 @@
+"""The media worker: owns the aiortc peer connections of its calls and runs their pipelines.
+
+It takes new calls from the shared dispatch channel and talks to each call's signaling consumer
+over the channel layer (voice/protocol.py). One asyncio loop; per call, one task that handles that
+call's messages in order, one that reads its inbound audio, and aiortc's own tasks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+
+from aiortc import RTCPeerConnection, RTCSessionDescription
+from aiortc.mediastreams import MediaStreamError
+from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
+from django.conf import settings
+
+from sessions.services import call_session_media_stats_save, call_turn_record
+from voice import protocol
+from voice.audio import AgentAudioTrack, InboundAudio
+from voice.ice import candidate_from_browser, restrict_host_addresses, rtc_configuration
+from voice.meter import InboundMeter
+from voice.pipeline.base import CallPipeline
+from voice.pipeline.registry import pipeline_create, pipeline_preload
+from voice.protocol import CallSpec
+
+logger = logging.getLogger(__name__)
+
+SUPERVISE_INTERVAL_SECONDS = protocol.HEARTBEAT_SECONDS
+
+
+class Call:
+    """One call held by this worker."""
+
+    def __init__(self, worker: MediaWorker, spec: CallSpec, reply_to: str) -> None:
+        self.worker = worker
+        self.spec = spec
+        self.session_id = spec.session_id
+        self.reply_to = reply_to
+        self.messages: asyncio.Queue[dict] = asyncio.Queue()
+        self.opened_at = time.monotonic()
+        self.media_started_at: float | None = None
+        self.last_activity = time.monotonic()
+        self.connected = False
+        self.got_audio = False
+        self.ended = False
+        self.ending = False  # the worker is ending it (MEDIA_ENDED sent or on its way)
+        self.end_reason = ""
+        self.meter = InboundMeter()
+        self.inbound = InboundAudio()
+        self.track = AgentAudioTrack(
+            on_playback_start=self._on_playback_start, on_playback_end=self._on_playback_end
+        )
+        # The pipeline first: one that cannot be built (a missing model) leaves no peer behind.
+        self.pipeline: CallPipeline = pipeline_create(spec, self.track, self)
+        self.pc = RTCPeerConnection(rtc_configuration(settings.ICE_SERVERS))
+        self.tasks: list[asyncio.Task] = []
+
+    # --- CallEvents, for the pipeline --------------------------------------------------------
+
+    def emit(self, event: dict) -> None:
+        self.worker.send_soon(self.reply_to, protocol.MEDIA_EVENT, self.session_id, event=event)
+
+    def record_turn(self, turn: dict) -> None:
+        # A Redis RPUSH: quick, but not on the event loop.
+        self.worker.spawn(
+            database_sync_to_async(call_turn_record)(session_id=self.session_id, turn=turn)
+        )
+
+    def end_call(self, reason: str) -> None:
+        self.worker.spawn(self.worker.end_call(self, reason))
+
+    def call_ms(self) -> int:
+        if self.media_started_at is None:
+            return 0
+        return int((time.monotonic() - self.media_started_at) * 1000)
+
+    # --- track callbacks --------------------------------------------------------------------
+
+    def _on_playback_start(self) -> None:
+        self.last_activity = time.monotonic()
+        self.pipeline.on_playback_start()
+
+    def _on_playback_end(self) -> None:
+        self.last_activity = time.monotonic()
+        self.pipeline.on_playback_end()
+
+    def stats(self) -> dict:
+        return {
+            **self.meter.stats(),
+            "outbound_seconds": round(self.track.played_ms / 1000, 3),
+            "outbound_frames": self.track.frames_sent,
+            "late_outbound_frames": self.track.pacer.late_frames,
+            "max_outbound_lateness_ms": round(self.track.pacer.max_lateness_ms, 1),
+            **self.pipeline.stats(),
+        }
+
+
+class MediaWorker:
+    def __init__(self, *, capacity: int | None = None, channel_layer=None) -> None:
+        self.capacity = capacity if capacity is not None else settings.MEDIA_WORKER_CAPACITY
+        self.layer = channel_layer or get_channel_layer()
+        self.channel = ""
+        self.calls: dict[str, Call] = {}
+        self.calls_served = 0
+        self._tasks: set[asyncio.Task] = set()
+        self._readers: list[asyncio.Task] = []
+        self._stopped = asyncio.Event()
+
+    # --- lifecycle ---------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        # Only when set: an empty setting leaves aioice alone (and a test caller's restriction in
+        # the same process with it).
+        if settings.MEDIA_HOST_ADDRESSES:
+            restrict_host_addresses(settings.MEDIA_HOST_ADDRESSES)
+        # Models load once per process, before the first call, off the event loop.
+        await asyncio.to_thread(pipeline_preload)
+        # The default prefix: channels_redis reads all of a process's own channels in one loop
+        # per prefix, and a second prefix in the same process would starve the first.
+        self.channel = await self.layer.new_channel()
+        self._readers = [
+            asyncio.create_task(self._read(settings.MEDIA_DISPATCH_CHANNEL), name="media-dispatch"),
+            asyncio.create_task(self._read(self.channel), name="media-own"),
+            asyncio.create_task(self._supervise(), name="media-supervise"),
+        ]
+        logger.info("media worker %s ready (capacity %d)", self.channel, self.capacity)
+
+    async def run(self) -> None:
+        await self.start()
+        await self._stopped.wait()
+
+    async def stop(self) -> None:
+        for task in self._readers:
+            task.cancel()
+        await asyncio.gather(*self._readers, return_exceptions=True)
+        for call in list(self.calls.values()):
+            await self.end_call(
+                call, protocol.REASON_ERROR, message="The media worker is shutting down."
+            )
+        if self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        self._stopped.set()
+
+    def spawn(self, coroutine) -> asyncio.Task:
+        """Run a coroutine in the background, keeping a reference until it finishes."""
+        task = asyncio.create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+        return task
+
+    def _task_done(self, task: asyncio.Task) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            logger.error("media worker task failed", exc_info=task.exception())
+
+    def send_soon(self, channel: str, kind: str, session_id: str, **fields) -> None:
+        self.spawn(self.send(channel, kind, session_id, **fields))
+
+    async def send(self, channel: str, kind: str, session_id: str, **fields) -> None:
+        try:
+            await self.layer.send(channel, {"type": kind, "session_id": session_id, **fields})
+        except Exception:  # a full or unreachable channel must not take the call down with it
+            logger.warning("could not send %s for %s", kind, session_id, exc_info=True)
+
+    # --- channel layer -------------------------------------------------------------------------
+
+    async def _read(self, channel: str) -> None:
+        while True:
+            try:
+                message = await self.layer.receive(channel)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("channel layer receive failed; retrying")
+                await asyncio.sleep(1)
+                continue
+            try:
+                await self._route(message)
+            except Exception:
+                logger.exception("could not handle %s", message.get("type"))
+
+    async def _route(self, message: dict) -> None:
+        kind = message.get("type")
+        if kind == protocol.CALL_OPEN:
+            await self._open(message)
+            return
+        call = self.calls.get(message.get("session_id", ""))
+        if call is None:
+            return  # a late message for a call that has already ended here
+        call.messages.put_nowait(message)
+
+    async def _open(self, message: dict) -> None:
+        reply_to = message["reply_to"]
+        session_id = message["session_id"]
+        if time.time() > message.get("expires_at", float("inf")):
+            return  # its consumer has given up on it already
+        if len(self.calls) >= self.capacity:
+            await self.send(
+                reply_to,
+                protocol.WORKER_REJECTED,
+                session_id,
+                code="at_capacity",
+                message=f"This media worker is at its capacity of {self.capacity} calls.",
+            )
+            return
+        if session_id in self.calls:
+            return
+        try:
+            call = Call(self, CallSpec.from_message(message["call"]), reply_to)
+        except Exception as exc:
+            # Tell the consumer now rather than let it wait for its dispatch timeout.
+            logger.exception("call %s could not be opened", session_id)
+            await self.send(
+                reply_to,
+                protocol.MEDIA_ENDED,
+                session_id,
+                reason=protocol.REASON_ERROR,
+                message=f"The media worker could not start the call: {exc}",
+            )
+            return
+        self.calls[session_id] = call
+        self.calls_served += 1
+        await self.send(reply_to, protocol.WORKER_ATTACHED, session_id, worker=self.channel)
+        call.tasks.append(asyncio.create_task(self._run_call(call), name=f"call-{session_id}"))
+        logger.info("call %s opened (%d active)", session_id, len(self.calls))
+
+    # --- one call ------------------------------------------------------------------------------
+
+    async def _run_call(self, call: Call) -> None:
+        try:
+            await self._negotiate(call)
+            while True:
+                message = await call.messages.get()
+                await self._handle(call, message)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            logger.exception("call %s failed", call.session_id)
+            self.spawn(
+                self.end_call(call, protocol.REASON_MEDIA_FAILED, message=f"Media error: {exc}")
+            )
+
+    async def _negotiate(self, call: Call) -> None:
+        pc = call.pc
+
+        @pc.on("track")
+        def on_track(track) -> None:
+            if track.kind == "audio":
+                call.tasks.append(asyncio.create_task(self._read_audio(call, track)))
+
+        @pc.on("connectionstatechange")
+        async def on_state() -> None:
+            if pc.connectionState == "connected":
+                call.connected = True
+                await self._maybe_started(call)
+            elif pc.connectionState == "failed":
+                # Spawned: ending closes this very peer, whose event handler this is.
+                self.spawn(
+                    self.end_call(
+                        call, protocol.REASON_MEDIA_FAILED, message="The audio connection failed."
+                    )
+                )
+
+        pc.addTrack(call.track)
+        await pc.setLocalDescription(await pc.createOffer())  # gathers candidates into the SDP
+        await self.send(
+            call.reply_to,
+            protocol.SIGNAL_OFFER,
+            call.session_id,
+            sdp={"type": "offer", "sdp": pc.localDescription.sdp},
+        )
+
+    async def _handle(self, call: Call, message: dict) -> None:
+        kind = message["type"]
+        if kind == protocol.SIGNAL_ANSWER:
+            if call.pc.remoteDescription is not None:
+                logger.info("call %s: ignoring a second answer", call.session_id)
+                return
+            sdp = message["sdp"]
+            await call.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp["sdp"], type="answer"))
+        elif kind == protocol.SIGNAL_CANDIDATE:
+            try:
+                candidate = candidate_from_browser(message["candidate"])
+            except ValueError as exc:
+                logger.info("call %s: %s", call.session_id, exc)
+                return
+            if candidate is not None:
+                await call.pc.addIceCandidate(candidate)
+        elif kind == protocol.CALL_CLOSE:
+            call.end_reason = message.get("reason", "")
+            self.spawn(self.close_call(call))
+
+    async def _read_audio(self, call: Call, track) -> None:
+        try:
+            while True:
+                try:
+                    frame = await track.recv()
+                except MediaStreamError:
+                    return
+                pcm = call.inbound.convert(frame)
+                if call.meter.add(pcm):
+                    call.last_activity = time.monotonic()
+                if not call.got_audio:
+                    call.got_audio = True
+                    await self._maybe_started(call)
+                if call.media_started_at is not None:
+                    call.pipeline.push_audio(pcm)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            # A pipeline bug ends its own call, audibly, instead of leaving it deaf.
+            logger.exception("call %s: inbound audio failed", call.session_id)
+            self.spawn(self.end_call(call, protocol.REASON_ERROR, message=f"Media error: {exc}"))
+
+    async def _maybe_started(self, call: Call) -> None:
+        """Media flows once ICE is connected and the caller's audio arrives."""
+        if (
+            call.media_started_at is not None
+            or not (call.connected and call.got_audio)
+            or call.ended
+        ):
+            return
+        call.media_started_at = call.last_activity = time.monotonic()
+        await self.send(call.reply_to, protocol.MEDIA_STARTED, call.session_id)
+        try:
+            await call.pipeline.start()
+        except Exception as exc:
+            logger.exception("call %s: the pipeline did not start", call.session_id)
+            self.spawn(self.end_call(call, protocol.REASON_ERROR, message=f"Pipeline error: {exc}"))
+
+    # --- timers and heartbeats -------------------------------------------------------------------
+
+    async def _supervise(self) -> None:
+        while True:
+            await asyncio.sleep(SUPERVISE_INTERVAL_SECONDS)
+            try:
+                await self._supervise_once()
+            except Exception:
+                # Heartbeats must go on: without them every consumer takes this worker for dead.
+                logger.exception("media worker supervision failed")
+
+    async def _supervise_once(self) -> None:
+        now = time.monotonic()
+        for call in list(self.calls.values()):
+            if call.ended or call.ending:
+                continue
+            await self.send(call.reply_to, protocol.WORKER_HEARTBEAT, call.session_id)
+            if call.media_started_at is None:
+                if now - call.opened_at > settings.CALL_CONNECT_TIMEOUT_SECONDS:
+                    self.spawn(
+                        self.end_call(
+                            call,
+                            protocol.REASON_MEDIA_FAILED,
+                            message="The audio connection was not established in time.",
+                        )
+                    )
+            elif now - call.media_started_at > call.spec.max_duration_seconds:
+                self.spawn(self.end_call(call, protocol.REASON_MAX_DURATION))
+            elif (
+                not call.track.is_playing
+                and now - call.last_activity > call.spec.silence_timeout_seconds
+            ):
+                self.spawn(self.end_call(call, protocol.REASON_SILENCE_TIMEOUT))
+
+    # --- ending --------------------------------------------------------------------------------
+
+    async def end_call(self, call: Call, reason: str, *, message: str = "") -> None:
+        """The worker ends a call: tell its consumer, then close it here."""
+        if call.ended or call.ending:
+            return
+        # Set before the first await: the supervisor may ask again while MEDIA_ENDED is on its way.
+        call.ending = True
+        call.end_reason = reason
+        await self.send(
+            call.reply_to, protocol.MEDIA_ENDED, call.session_id, reason=reason, message=message
+        )
+        await self.close_call(call)
+
+    async def close_call(self, call: Call) -> None:
+        """Release everything the call holds, once, and record its media stats."""
+        if call.ended:
+            return
+        call.ended = True
+        current = asyncio.current_task()
+        for task in call.tasks:
+            if task is not current:
+                task.cancel()
+        await asyncio.gather(*(t for t in call.tasks if t is not current), return_exceptions=True)
+        with contextlib.suppress(Exception):
+            await call.pipeline.close()
+        call.track.stop()
+        with contextlib.suppress(Exception):
+            await call.pc.close()
+        self.calls.pop(call.session_id, None)
+        stats = call.stats()
+        logger.info(
+            "call %s closed: %s (%.1f s in, %.1f s out)",
+            call.session_id,
+            call.end_reason or "closed",
+            stats["inbound_seconds"],
+            stats["outbound_seconds"],
+        )
+        try:
+            await database_sync_to_async(call_session_media_stats_save)(
+                session_id=call.session_id, stats=stats
+            )
+        except Exception:
+            logger.exception("call %s: could not save media stats", call.session_id)

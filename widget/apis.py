@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.http import Http404
+from drf_spectacular.utils import extend_schema
+from rest_framework import status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from agents.selectors import agent_get_active, api_key_get_demo_secret
+from sessions.authentication import StartCallIpThrottle
+from sessions.selectors import call_websocket_url, client_ip_get
+from sessions.services import call_session_start
+from thinnest_site.errors import ApplicationError
+
+
+class DemoStartCallApi(APIView):
+    """The demo's stand-in for a customer's backend (the seed's ``fetch('/api/start-call')``):
+    starts a call with the demo agent and the demo secret key, which never reach the browser."""
+
+    authentication_classes: list = []
+    throttle_classes = [StartCallIpThrottle]
+
+    @extend_schema(exclude=True)
+    def post(self, request):
+        if not settings.DEMO_ENABLED:
+            raise Http404
+        agent = agent_get_active(public_id=settings.DEMO_AGENT_ID)
+        api_key = api_key_get_demo_secret()
+        if agent is None or api_key is None:
+            raise ApplicationError(
+                "The demo is not set up: run `python manage.py bootstrap_demo`.",
+                code="demo_not_configured",
+                status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
+            )
+        started = call_session_start(
+            agent=agent,
+            api_key=api_key,
+            context={"page": "demo", "company": "the thinnest demo"},
+            origin=request.headers.get("Origin", ""),
+            client_ip=client_ip_get(request),
+        )
+        body = {
+            "session_id": started.session.public_id,
+            "token": started.token,
+            "websocket_url": call_websocket_url(request, started.session.public_id, started.token),
+        }
+        return Response(body, status=status.HTTP_201_CREATED)
