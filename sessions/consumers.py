@@ -1,6 +1,8 @@
 """The call WebSocket (``/ws/<session_id>``): the seed's signaling protocol, relayed to a media worker.
 
-Browser -> server: ``auth``, ``answer``, ``ice-candidate``, ``hangup``.
+Browser -> server: ``auth``, ``answer``, ``ice-candidate``, ``hangup``, and ``resume`` (with the
+``resume_token`` of ``call_started``) to take a call over on a new socket after a dropped
+connection.
 Server -> browser: ``offer``, ``ice-candidate``, ``call_started``, ``agent_speaking``,
 ``agent_listening``, ``transcript``, ``call_ended``, ``error``.
 The media worker that owns the call's peer is reached over the channel layer (voice/protocol.py).
@@ -23,6 +25,8 @@ from sessions.models import CallSession
 from sessions.selectors import call_spec_build
 from sessions.services import (
     CallTokenError,
+    call_resume_token_check,
+    call_resume_token_issue,
     call_session_activate,
     call_session_end,
     call_token_consume,
@@ -44,12 +48,15 @@ CLOSE_NORMAL = 1000
 CLOSE_AUTH_FAILED = 4001
 CLOSE_AUTH_TIMEOUT = 4008
 CLOSE_FAILED = 4011
+CLOSE_TAKEN_OVER = 4009
 
 
 class CallConsumer(AsyncWebsocketConsumer):
     async def connect(self) -> None:
         self.session_id: str = self.scope["url_route"]["kwargs"]["session_id"]
         self.token: str | None = None
+        self.token_nonce = ""
+        self.resumed = False
         self.worker: str | None = None
         self.offer: dict | None = None
         self.answered = False
@@ -72,8 +79,16 @@ class CallConsumer(AsyncWebsocketConsumer):
     async def disconnect(self, code: int) -> None:
         for task in self.tasks:
             task.cancel()
-        if self.token and not self.finished:
-            await self.finish(protocol.REASON_CONNECTION_LOST, notify_browser=False)
+        if not self.token or self.finished:
+            return
+        if self.started and self.worker is not None:
+            # A live call outlives its socket for a while: the browser may come back with its
+            # resume token (a network change, a dropped Wi-Fi). Its worker keeps it meanwhile,
+            # and ends and records it if nobody does.
+            self.finished = True
+            await self.to_worker(protocol.CALL_DETACH)
+            return
+        await self.finish(protocol.REASON_CONNECTION_LOST, notify_browser=False)
 
     # --- browser -> server ----------------------------------------------------------------------
 
@@ -93,6 +108,8 @@ class CallConsumer(AsyncWebsocketConsumer):
         kind = message["type"]
         if kind == "auth":
             await self.on_auth(message)
+        elif kind == "resume":
+            await self.on_resume(message)
         elif self.token is None:
             await self.send_error("not_authenticated", 'Send {"type": "auth", "token": ...} first.')
         elif kind == "answer":
@@ -117,6 +134,40 @@ class CallConsumer(AsyncWebsocketConsumer):
                 )
             return
         await self.authenticate(token)
+
+    async def on_resume(self, message: dict) -> None:
+        token = message.get("token")
+        if not isinstance(token, str) or not token:
+            await self.send_error("invalid_message", 'resume needs a "token" string.')
+            return
+        if self.token is not None:
+            await self.send_error("already_authenticated", "This socket is already authenticated.")
+            return
+        try:
+            session, worker = await database_sync_to_async(call_resume_token_check)(
+                session_id=self.session_id, token=token
+            )
+        except CallTokenError as exc:
+            await self.send_error(exc.code, exc.message)
+            await self.close(code=CLOSE_AUTH_FAILED)
+            return
+        self.token = token
+        self.token_nonce = session.token_nonce
+        self.resumed = True
+        self.spec = await database_sync_to_async(call_spec_build)(session)
+        # The worker that holds the call answers with WORKER_ATTACHED and a new offer, or with
+        # MEDIA_ENDED if the call is gone; silence ends it as a lost worker (supervise).
+        self.worker = worker
+        self.authenticated_at = self.dispatched_at = self.last_heartbeat = time.monotonic()
+        await self.channel_layer.send(
+            worker,
+            {
+                "type": protocol.CALL_RESUME,
+                "session_id": self.session_id,
+                "reply_to": self.channel_name,
+            },
+        )
+        self.tasks.append(asyncio.create_task(self.supervise()))
 
     async def on_answer(self, message: dict) -> None:
         sdp = message.get("sdp")
@@ -166,6 +217,7 @@ class CallConsumer(AsyncWebsocketConsumer):
             await self.close(code=CLOSE_AUTH_FAILED)
             return
         self.token = token
+        self.token_nonce = session.token_nonce
         self.authenticated_at = time.monotonic()
         self.spec = await database_sync_to_async(call_spec_build)(session)
         if settings.MEDIA_WORKER_EMBEDDED:
@@ -287,8 +339,29 @@ class CallConsumer(AsyncWebsocketConsumer):
         if self.started or self.finished:
             return
         self.started = True
-        await database_sync_to_async(call_session_activate)(session_id=self.session_id)
-        await self.send_json({"type": "call_started", "session_id": self.session_id})
+        if not self.resumed:
+            await database_sync_to_async(call_session_activate)(session_id=self.session_id)
+        event = {
+            "type": "call_started",
+            "session_id": self.session_id,
+            "resume_token": call_resume_token_issue(
+                session_id=self.session_id, token_nonce=self.token_nonce, worker=self.worker or ""
+            ),
+        }
+        if self.resumed:
+            event["resumed"] = True
+        await self.send_json(event)
+
+    async def call_taken_over(self, message: dict) -> None:
+        """Another socket resumed this call (this one looked dead to the browser): let go."""
+        if self.finished:
+            return
+        self.finished = True
+        self.worker = None
+        await self.send_error(
+            "call_resumed_elsewhere", "This call continues on another connection."
+        )
+        await self.close(code=CLOSE_TAKEN_OVER)
 
     async def media_event(self, message: dict) -> None:
         event = message.get("event")

@@ -3,7 +3,7 @@ from __future__ import annotations
 import json
 import secrets
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -21,6 +21,7 @@ from sessions.turn_buffer import turn_buffer_append, turn_buffer_read, turn_buff
 from thinnest_site.errors import ApplicationError, Forbidden, InvalidRequest, NotFound
 
 _TOKEN_SALT = "sessions.call-token"
+_RESUME_SALT = "sessions.call-resume"
 
 
 class CallTokenError(ApplicationError):
@@ -125,6 +126,35 @@ def call_token_consume(*, session_id: str, token: str) -> CallSession:
     return CallSession.objects.select_related("agent").get(public_id=session_id)
 
 
+def call_resume_token_issue(*, session_id: str, token_nonce: str, worker: str) -> str:
+    """A token the browser keeps during a call to resume it on a new socket if its connection
+    drops. It names the media worker that holds the call: only that worker can resume it."""
+    return signing.dumps({"s": session_id, "n": token_nonce, "w": worker}, salt=_RESUME_SALT)
+
+
+def call_resume_token_check(*, session_id: str, token: str) -> tuple[CallSession, str]:
+    """The session a resume token is for and the channel of the worker holding the call.
+
+    Raises ``CallTokenError`` with code ``invalid_token``, ``wrong_session`` or ``call_ended``.
+    """
+    try:
+        payload = signing.loads(token, salt=_RESUME_SALT)
+    except signing.BadSignature as exc:
+        raise CallTokenError("The resume token is not valid.", code="invalid_token") from exc
+    if not isinstance(payload, dict) or payload.get("s") != session_id:
+        raise CallTokenError("The resume token is for another session.", code="wrong_session")
+    session = (
+        CallSession.objects.select_related("agent")
+        .filter(public_id=session_id, token_nonce=payload.get("n"))
+        .first()
+    )
+    if session is None or not isinstance(payload.get("w"), str):
+        raise CallTokenError("The resume token is not valid.", code="invalid_token")
+    if session.status != CallSession.Status.ACTIVE:
+        raise CallTokenError("The call has already ended; start a new one.", code="call_ended")
+    return session, payload["w"]
+
+
 @transaction.atomic
 def call_session_expire_unredeemed() -> int:
     """Mark sessions whose token lifetime passed without a connection as ``expired``."""
@@ -160,12 +190,23 @@ _FINAL_STATUSES = (
 
 
 @transaction.atomic
-def call_session_end(*, session_id: str, reason: str, error_message: str = "") -> CallSession:
-    """End a call once: ``ended`` if media ever flowed, else ``failed``. Later calls change nothing."""
+def call_session_end(
+    *,
+    session_id: str,
+    reason: str,
+    error_message: str = "",
+    ended_at: datetime | None = None,
+) -> CallSession:
+    """End a call once: ``ended`` if media ever flowed, else ``failed``. Later calls change nothing.
+
+    ``ended_at`` is for an end recorded late: a dropped connection that was not resumed ended
+    the call when it dropped, not when the grace period ran out."""
     session = CallSession.objects.select_for_update().get(public_id=session_id)
     if session.status in _FINAL_STATUSES:
         return session
-    now = timezone.now()
+    now = ended_at or timezone.now()
+    if session.started_at is not None:
+        now = max(now, session.started_at)
     session.ended_at = now
     session.end_reason = reason
     session.error_message = error_message[:2000]

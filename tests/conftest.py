@@ -5,7 +5,7 @@ from collections.abc import Iterator
 
 import pytest
 from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
+from channels.layers import channel_layers, get_channel_layer
 from django.core.cache import cache
 
 from agents.models import ApiKey
@@ -24,12 +24,18 @@ def _clear_cache():
 
 
 @pytest.fixture(autouse=True)
-def _flush_channel_layer(request):
-    # Messages left in a channel (a call nobody took) must not reach the next test's worker.
-    # End-to-end tests run the product in other processes, with layers of their own.
+def _fresh_channel_layer(request):
+    # Each async test runs in an event loop of its own, and a channels_redis layer keeps asyncio
+    # locks that bind to the loop that first waits on them: a layer shared with an earlier test
+    # can hold a lock that the next loop may never take. So every test gets new layer instances.
+    # Messages left in a channel (a call nobody took) must not reach the next test's worker,
+    # hence the flush. End-to-end tests run the product in other processes, with layers of
+    # their own.
+    channel_layers.backends.clear()
     yield
     if not request.node.get_closest_marker("e2e"):
         async_to_sync(get_channel_layer().flush)()
+    channel_layers.backends.clear()
 
 
 @pytest.fixture(autouse=True)

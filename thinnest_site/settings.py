@@ -233,6 +233,8 @@ MEDIA_HOST_ADDRESSES = env.list("MEDIA_HOST_ADDRESSES", default=[])
 CALL_AUTH_TIMEOUT_SECONDS = env.float("CALL_AUTH_TIMEOUT_SECONDS", default=10.0)
 # How long a call may take to get from `auth` to flowing media before it fails.
 CALL_CONNECT_TIMEOUT_SECONDS = env.float("CALL_CONNECT_TIMEOUT_SECONDS", default=30.0)
+# How long a call outlives a dropped connection, waiting for its browser to resume it.
+CALL_RESUME_GRACE_SECONDS = env.float("CALL_RESUME_GRACE_SECONDS", default=20.0)
 
 # --- Speech pipeline ------------------------------------------------------------------------------
 

@@ -63,6 +63,12 @@ class FramePacer:
         self.late_frames = 0
         self.max_lateness_ms = 0.0
 
+    def resync(self) -> None:
+        """Go on from now: after a pause in sending (a resumed call), the frames not sent are
+        not owed, so they are neither counted late nor sent in a burst."""
+        if self._start is not None:
+            self._start = time.monotonic() - self.pts / TRACK_RATE
+
     async def next_slot(self) -> int:
         """Wait for the next frame's time; returns its pts (in 1/48000 s)."""
         now = time.monotonic()
@@ -181,3 +187,22 @@ class AgentAudioTrack(MediaStreamTrack):
         super().stop()
         self._pending.clear()
         self._idle.set()
+
+
+class PeerAudioTrack(MediaStreamTrack):
+    """What one peer connection sends: the frames of the call's agent track.
+
+    aiortc stops the tracks a peer sends when its transport closes, and a call outlives its
+    peer when the browser resumes it on a new one: the agent's track (its queue, callbacks and
+    counters) must not end with the first peer."""
+
+    kind = "audio"
+
+    def __init__(self, source: AgentAudioTrack) -> None:
+        super().__init__()
+        self.source = source
+
+    async def recv(self) -> av.AudioFrame:
+        if self.readyState != "live" or self.source.readyState != "live":
+            raise MediaStreamError
+        return await self.source.recv()

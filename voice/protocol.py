@@ -24,7 +24,20 @@ worker -> consumer (``reply_to``)
 consumer -> worker
     SIGNAL_ANSWER    {"sdp": {"type": "answer", "sdp": str}}
     SIGNAL_CANDIDATE {"candidate": RTCIceCandidateInit dict}
-    CALL_CLOSE       {"reason": str}                        the browser hung up or went away
+    CALL_CLOSE       {"reason": str}                        the browser hung up, or went away
+                                                            before media flowed
+    CALL_DETACH      {}                                     the browser's socket dropped during
+                                                            the call: keep it for a resume
+    CALL_RESUME      {"reply_to": consumer channel}         a new socket resumes the call: answer
+                                                            it there, with a fresh peer and offer
+
+worker -> the consumer a call was taken from
+    CALL_TAKEN_OVER  {}                                     another socket resumed this call
+
+A call whose socket dropped stays alive on its worker for ``settings.CALL_RESUME_GRACE_SECONDS``
+(its agent falls silent); a browser that comes back with the ``resume_token`` of its
+``call_started`` event gets the same conversation on a new peer connection. Otherwise the worker
+ends the call as ``connection_lost`` and records it, since no consumer is left to.
 """
 
 from __future__ import annotations
@@ -33,6 +46,9 @@ from dataclasses import asdict, dataclass, field
 
 CALL_OPEN = "call.open"
 CALL_CLOSE = "call.close"
+CALL_DETACH = "call.detach"
+CALL_RESUME = "call.resume"
+CALL_TAKEN_OVER = "call.taken_over"
 WORKER_ATTACHED = "worker.attached"
 WORKER_REJECTED = "worker.rejected"
 WORKER_HEARTBEAT = "worker.heartbeat"

@@ -17,10 +17,11 @@ from aiortc.mediastreams import MediaStreamError
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
+from django.utils import timezone
 
-from sessions.services import call_session_media_stats_save, call_turn_record
+from sessions.services import call_session_end, call_session_media_stats_save, call_turn_record
 from voice import protocol
-from voice.audio import AgentAudioTrack, InboundAudio
+from voice.audio import AgentAudioTrack, InboundAudio, PeerAudioTrack
 from voice.ice import candidate_from_browser, restrict_host_addresses, rtc_configuration
 from voice.meter import InboundMeter
 from voice.pipeline.base import CallPipeline
@@ -40,12 +41,16 @@ class Call:
         self.spec = spec
         self.session_id = spec.session_id
         self.reply_to = reply_to
+        # Set while the browser's connection is gone and the call waits for it to resume.
+        self.detached_at: float | None = None
+        self.detached_wall = None
         self.messages: asyncio.Queue[dict] = asyncio.Queue()
         self.opened_at = time.monotonic()
         self.media_started_at: float | None = None
         self.last_activity = time.monotonic()
         self.connected = False
         self.got_audio = False
+        self.live = False  # media flows on the current peer connection
         self.ended = False
         self.ending = False  # the worker is ending it (MEDIA_ENDED sent or on its way)
         self.end_reason = ""
@@ -58,11 +63,13 @@ class Call:
         self.pipeline: CallPipeline = pipeline_create(spec, self.track, self)
         self.pc = RTCPeerConnection(rtc_configuration(settings.ICE_SERVERS))
         self.tasks: list[asyncio.Task] = []
+        self.inbound_readers: list[asyncio.Task] = []
 
     # --- CallEvents, for the pipeline --------------------------------------------------------
 
     def emit(self, event: dict) -> None:
-        self.worker.send_soon(self.reply_to, protocol.MEDIA_EVENT, self.session_id, event=event)
+        if self.detached_at is None:  # a detached call's events have nowhere to go
+            self.worker.send_soon(self.reply_to, protocol.MEDIA_EVENT, self.session_id, event=event)
 
     def record_turn(self, turn: dict) -> None:
         # A Redis RPUSH: quick, but not on the event loop.
@@ -190,6 +197,14 @@ class MediaWorker:
             return
         call = self.calls.get(message.get("session_id", ""))
         if call is None:
+            if kind == protocol.CALL_RESUME and message.get("reply_to"):
+                await self.send(
+                    message["reply_to"],
+                    protocol.MEDIA_ENDED,
+                    message.get("session_id", ""),
+                    reason=protocol.REASON_CONNECTION_LOST,
+                    message="The call ended before it could be resumed.",
+                )
             return  # a late message for a call that has already ended here
         call.messages.put_nowait(message)
 
@@ -249,15 +264,23 @@ class MediaWorker:
 
         @pc.on("track")
         def on_track(track) -> None:
-            if track.kind == "audio":
-                call.tasks.append(asyncio.create_task(self._read_audio(call, track)))
+            if track.kind == "audio" and pc is call.pc:
+                reader = asyncio.create_task(self._read_audio(call, track))
+                call.inbound_readers.append(reader)
+                call.tasks.append(reader)
 
         @pc.on("connectionstatechange")
         async def on_state() -> None:
+            if pc is not call.pc:
+                return  # a peer replaced by a resume
             if pc.connectionState == "connected":
                 call.connected = True
                 await self._maybe_started(call)
             elif pc.connectionState == "failed":
+                if call.media_started_at is not None:
+                    # The network went away mid-call: wait for the browser to resume it.
+                    self._detach(call)
+                    return
                 # Spawned: ending closes this very peer, whose event handler this is.
                 self.spawn(
                     self.end_call(
@@ -265,7 +288,7 @@ class MediaWorker:
                     )
                 )
 
-        pc.addTrack(call.track)
+        pc.addTrack(PeerAudioTrack(call.track))
         await pc.setLocalDescription(await pc.createOffer())  # gathers candidates into the SDP
         await self.send(
             call.reply_to,
@@ -293,6 +316,46 @@ class MediaWorker:
         elif kind == protocol.CALL_CLOSE:
             call.end_reason = message.get("reason", "")
             self.spawn(self.close_call(call))
+        elif kind == protocol.CALL_DETACH:
+            self._detach(call)
+        elif kind == protocol.CALL_RESUME:
+            await self._resume(call, message["reply_to"])
+
+    # --- dropped connections ---------------------------------------------------------------------
+
+    def _detach(self, call: Call) -> None:
+        """The browser is gone for now: the agent falls silent and the grace period starts."""
+        if call.detached_at is not None or call.ending or call.ended:
+            return
+        call.detached_at = time.monotonic()
+        call.detached_wall = timezone.now()
+        call.live = False
+        call.track.clear()
+        call.pipeline.interrupt()
+        logger.info("call %s: connection lost; waiting for a resume", call.session_id)
+
+    async def _resume(self, call: Call, reply_to: str) -> None:
+        """A new socket took the call over: a fresh peer connection, the same conversation."""
+        if call.ending or call.ended:
+            return
+        if reply_to != call.reply_to:
+            # The old socket may still be open (the browser gave up on it first).
+            await self.send(call.reply_to, protocol.CALL_TAKEN_OVER, call.session_id)
+        self._detach(call)
+        call.reply_to = reply_to
+        await self.send(reply_to, protocol.WORKER_ATTACHED, call.session_id, worker=self.channel)
+        old_pc, old_readers = call.pc, call.inbound_readers
+        call.pc = RTCPeerConnection(rtc_configuration(settings.ICE_SERVERS))
+        call.inbound_readers = []
+        call.connected = call.got_audio = False
+        for reader in old_readers:
+            reader.cancel()
+        with contextlib.suppress(Exception):
+            await old_pc.close()
+        call.track.pacer.resync()
+        call.detached_at = call.detached_wall = None
+        await self._negotiate(call)
+        logger.info("call %s: resumed on a new connection", call.session_id)
 
     async def _read_audio(self, call: Call, track) -> None:
         try:
@@ -307,7 +370,7 @@ class MediaWorker:
                 if not call.got_audio:
                     call.got_audio = True
                     await self._maybe_started(call)
-                if call.media_started_at is not None:
+                if call.live:
                     call.pipeline.push_audio(pcm)
         except asyncio.CancelledError:
             raise
@@ -317,15 +380,16 @@ class MediaWorker:
             self.spawn(self.end_call(call, protocol.REASON_ERROR, message=f"Media error: {exc}"))
 
     async def _maybe_started(self, call: Call) -> None:
-        """Media flows once ICE is connected and the caller's audio arrives."""
-        if (
-            call.media_started_at is not None
-            or not (call.connected and call.got_audio)
-            or call.ended
-        ):
+        """Media flows once ICE is connected and the caller's audio arrives (again, after a
+        resume: the pipeline goes on where it was)."""
+        if call.live or not (call.connected and call.got_audio) or call.ended:
             return
-        call.media_started_at = call.last_activity = time.monotonic()
+        call.live = True
+        call.last_activity = time.monotonic()
         await self.send(call.reply_to, protocol.MEDIA_STARTED, call.session_id)
+        if call.media_started_at is not None:
+            return
+        call.media_started_at = call.last_activity
         try:
             await call.pipeline.start()
         except Exception as exc:
@@ -347,6 +411,10 @@ class MediaWorker:
         now = time.monotonic()
         for call in list(self.calls.values()):
             if call.ended or call.ending:
+                continue
+            if call.detached_at is not None:
+                if now - call.detached_at > settings.CALL_RESUME_GRACE_SECONDS:
+                    self.spawn(self.end_call(call, protocol.REASON_CONNECTION_LOST))
                 continue
             await self.send(call.reply_to, protocol.WORKER_HEARTBEAT, call.session_id)
             if call.media_started_at is None:
@@ -375,9 +443,25 @@ class MediaWorker:
         # Set before the first await: the supervisor may ask again while MEDIA_ENDED is on its way.
         call.ending = True
         call.end_reason = reason
-        await self.send(
-            call.reply_to, protocol.MEDIA_ENDED, call.session_id, reason=reason, message=message
-        )
+        if call.detached_at is not None:
+            # No consumer is left to record the end: the worker does.
+            try:
+                await database_sync_to_async(call_session_end)(
+                    session_id=call.session_id,
+                    reason=reason,
+                    error_message=message,
+                    ended_at=call.detached_wall,
+                )
+            except Exception:
+                logger.exception("call %s: could not record its end", call.session_id)
+        else:
+            await self.send(
+                call.reply_to,
+                protocol.MEDIA_ENDED,
+                call.session_id,
+                reason=reason,
+                message=message,
+            )
         await self.close_call(call)
 
     async def close_call(self, call: Call) -> None:

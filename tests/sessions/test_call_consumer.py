@@ -99,7 +99,15 @@ class ScriptedWorker:
 
     async def read_own(self):
         while True:
-            self.received.append(await self.layer.receive(self.channel))
+            message = await self.layer.receive(self.channel)
+            self.received.append(message)
+            if message["type"] == protocol.CALL_RESUME:
+                # As the real worker does: the old socket hears it was taken over, the new one
+                # gets the worker and a fresh offer.
+                await self.tell(protocol.CALL_TAKEN_OVER)
+                self.reply_to = message["reply_to"]
+                await self.tell(protocol.WORKER_ATTACHED, worker=self.channel)
+                await self.tell(protocol.SIGNAL_OFFER, sdp=OFFER)
 
     async def beat(self):
         while True:
@@ -207,10 +215,9 @@ async def test_a_call_runs_from_auth_to_hangup():
         assert forwarded["candidate"]["candidate"] == CANDIDATE["candidate"]
 
         await worker.tell(protocol.MEDIA_STARTED)
-        assert await receive_until(ws, "call_started") == {
-            "type": "call_started",
-            "session_id": session_id,
-        }
+        started = await receive_until(ws, "call_started")
+        assert started.keys() == {"type", "session_id", "resume_token"}
+        assert started["session_id"] == session_id
         row = await session_row(session_id)
         assert row.status == CallSession.Status.ACTIVE and row.started_at is not None
 
@@ -265,14 +272,119 @@ async def test_candidates_sent_before_the_answer_reach_the_worker_after_it():
         await ws.disconnect()
 
 
-async def test_a_dropped_socket_closes_the_peer_and_ends_the_call():
+async def test_a_socket_dropped_before_media_flows_ends_the_call():
+    session_id, token = await start_session()
+    async with ScriptedWorker() as worker:
+        ws = await open_socket(session_id, f"?token={token}")
+        await receive(ws)  # the offer
+        await ws.disconnect()
+        assert (await worker.wait_for(protocol.CALL_CLOSE))["reason"] == "connection_lost"
+    row = await session_row(session_id)
+    assert (row.status, row.end_reason) == (CallSession.Status.FAILED, "connection_lost")
+
+
+async def test_a_socket_dropped_during_the_call_leaves_it_to_the_worker_for_a_resume():
     session_id, token = await start_session()
     async with ScriptedWorker() as worker:
         ws = await connected_call(worker, session_id, token)
         await ws.disconnect()
-        assert (await worker.wait_for(protocol.CALL_CLOSE))["reason"] == "connection_lost"
+        await worker.wait_for(protocol.CALL_DETACH)
+        await asyncio.sleep(0.3)
+        assert not [m for m in worker.received if m["type"] == protocol.CALL_CLOSE]
+    assert (await session_row(session_id)).status == CallSession.Status.ACTIVE
+
+
+async def resumed_socket(session_id: str, resume_token: str) -> WebsocketCommunicator:
+    ws = await open_socket(session_id)
+    await ws.send_json_to({"type": "resume", "token": resume_token})
+    return ws
+
+
+async def test_a_resumed_call_goes_on_on_a_new_socket_and_ends_once():
+    session_id, token = await start_session()
+    async with ScriptedWorker() as worker:
+        first = await open_socket(session_id, f"?token={token}")
+        await receive(first)
+        await worker.tell(protocol.MEDIA_STARTED)
+        resume_token = (await receive_until(first, "call_started"))["resume_token"]
+        started_at = (await session_row(session_id)).started_at
+        await first.disconnect()
+        await worker.wait_for(protocol.CALL_DETACH)
+
+        second = await resumed_socket(session_id, resume_token)
+        resume = await worker.wait_for(protocol.CALL_RESUME)
+        assert resume["session_id"] == session_id
+        assert await receive(second) == {"type": "offer", "sdp": OFFER}
+        await second.send_json_to({"type": "answer", "sdp": ANSWER})
+        assert (await worker.wait_for(protocol.SIGNAL_ANSWER))["sdp"] == ANSWER
+        await worker.tell(protocol.MEDIA_STARTED)
+        started = await receive_until(second, "call_started")
+        assert started["resumed"] is True and started["resume_token"]
+        await worker.tell(protocol.MEDIA_EVENT, event={"type": "agent_listening"})
+        assert await receive_until(second, "agent_listening") == {"type": "agent_listening"}
+
+        await second.send_json_to({"type": "hangup"})
+        assert (await receive_until(second, "call_ended"))["reason"] == "user_hangup"
     row = await session_row(session_id)
-    assert (row.status, row.end_reason) == (CallSession.Status.ENDED, "connection_lost")
+    assert (row.status, row.end_reason) == (CallSession.Status.ENDED, "user_hangup")
+    assert row.started_at == started_at  # the call's clock did not restart
+
+
+async def test_a_resume_while_the_old_socket_is_open_takes_the_call_from_it():
+    session_id, token = await start_session()
+    async with ScriptedWorker() as worker:
+        first = await open_socket(session_id, f"?token={token}")
+        await receive(first)
+        await worker.tell(protocol.MEDIA_STARTED)
+        resume_token = (await receive_until(first, "call_started"))["resume_token"]
+
+        second = await resumed_socket(session_id, resume_token)
+        error = await receive_until(first, "error")
+        assert error["code"] == "call_resumed_elsewhere"
+        await assert_closed(first, consumers.CLOSE_TAKEN_OVER)
+        await receive(second)  # the new offer
+        await asyncio.sleep(0.3)
+        assert (await session_row(session_id)).status == CallSession.Status.ACTIVE
+        await second.disconnect()
+
+
+@pytest.mark.parametrize(
+    "resume_token, code",
+    [("not-a-token", "invalid_token"), ("", "invalid_message")],
+)
+async def test_a_bad_resume_token_is_refused_and_the_call_is_untouched(resume_token, code):
+    session_id, token = await start_session()
+    async with ScriptedWorker() as worker:
+        first = await connected_call(worker, session_id, token)
+        intruder = await resumed_socket(session_id, resume_token)
+        assert (await receive_until(intruder, "error"))["code"] == code
+        assert not [m for m in worker.received if m["type"] == protocol.CALL_RESUME]
+        assert (await session_row(session_id)).status == CallSession.Status.ACTIVE
+        await first.send_json_to({"type": "hangup"})
+        await receive_until(first, "call_ended")
+        await intruder.disconnect()
+
+
+async def test_a_resume_token_works_for_its_own_session_only_and_not_after_the_call():
+    session_id, token = await start_session()
+    other_id, _ = await start_session()
+    async with ScriptedWorker() as worker:
+        first = await open_socket(session_id, f"?token={token}")
+        await receive(first)
+        await worker.tell(protocol.MEDIA_STARTED)
+        resume_token = (await receive_until(first, "call_started"))["resume_token"]
+
+        elsewhere = await resumed_socket(other_id, resume_token)
+        assert (await receive_until(elsewhere, "error"))["code"] == "wrong_session"
+        await assert_closed(elsewhere, consumers.CLOSE_AUTH_FAILED)
+
+        await first.send_json_to({"type": "hangup"})
+        await receive_until(first, "call_ended")
+        late = await resumed_socket(session_id, resume_token)
+        assert (await receive_until(late, "error"))["code"] == "call_ended"
+        await assert_closed(late, consumers.CLOSE_AUTH_FAILED)
+    row = await session_row(session_id)
+    assert (row.status, row.end_reason) == (CallSession.Status.ENDED, "user_hangup")
 
 
 @pytest.mark.parametrize("reason", ["max_duration", "silence_timeout", "agent_hangup"])

@@ -17,6 +17,7 @@ from aiortc import RTCPeerConnection
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
+from django.utils import timezone
 
 from agents.services import agent_create
 from sessions.models import CallSession
@@ -369,3 +370,103 @@ async def test_200_sequential_calls_leave_no_peer_task_or_file_descriptor_behind
     assert len(asyncio.all_tasks()) <= tasks
     # A few descriptors come and go with the database thread pool and aioice's sockets closing.
     assert open_fds() <= fds + 4, (fds, open_fds())
+
+
+# --- dropped connections -------------------------------------------------------------------------
+
+
+async def test_a_dropped_call_resumes_on_a_new_peer_with_the_same_conversation(worker, settings):
+    settings.CALL_RESUME_GRACE_SECONDS = 10
+    spec = await new_session(greeting="Welcome back to the test.")
+    first, browser = StandInConsumer(spec), FakeBrowser()
+    await first.open()
+    second = None
+    second_browser = FakeBrowser()
+    try:
+        browser.microphone.say(tone(1.0))
+        await first.connect(browser)
+        await first.wait_for(lambda m: m.get("event", {}).get("type") == "agent_listening")
+        call = worker.calls[spec.session_id]
+        played_before = call.track.played_ms
+
+        # The network goes: the browser's peer and socket are gone; the consumer says so.
+        await browser.close()
+        await first.to_worker(protocol.CALL_DETACH)
+        await wait_until(lambda: call.detached_at is not None)
+
+        second = StandInConsumer(spec)
+        second.channel = await second.layer.new_channel()
+        second._reader = asyncio.create_task(second._read())
+        worker_channel = (await first.wait_type(protocol.WORKER_ATTACHED))["worker"]
+        await second.layer.send(
+            worker_channel,
+            {
+                "type": protocol.CALL_RESUME,
+                "session_id": spec.session_id,
+                "reply_to": second.channel,
+            },
+        )
+        second_browser.microphone.say(tone(1.0))
+        await second.connect(second_browser)
+        # The same call object and pipeline, on a new peer; the old socket heard it was taken.
+        assert worker.calls[spec.session_id] is call and call.detached_at is None
+        await first.wait_type(protocol.CALL_TAKEN_OVER)
+        await second.wait_type(protocol.WORKER_HEARTBEAT)
+
+        # The agent's track goes on in the new peer: agent audio reaches the new browser.
+        call.track.play(tone(0.6), 48000)
+        await wait_until(lambda: second_browser.heard_seconds() > 0.4)
+        assert second_browser.received_rms > 100
+        assert call.track.played_ms > played_before
+
+        await second.to_worker(protocol.CALL_CLOSE, reason="user_hangup")
+        await wait_until(lambda: not worker.calls)
+    finally:
+        await browser.close()
+        await second_browser.close()
+        await first.close()
+        if second:
+            await second.close()
+
+
+async def test_a_dropped_call_nobody_resumes_ends_as_connection_lost(worker, settings):
+    settings.CALL_RESUME_GRACE_SECONDS = 0.5
+    spec = await new_session(greeting="Hi.")
+    consumer, browser = StandInConsumer(spec), FakeBrowser()
+    await consumer.open()
+    try:
+        browser.microphone.say(tone(1.0))
+        await consumer.connect(browser)
+        await database_sync_to_async(CallSession.objects.filter(public_id=spec.session_id).update)(
+            status=CallSession.Status.ACTIVE, started_at=timezone.now()
+        )
+        await consumer.to_worker(protocol.CALL_DETACH)
+        dropped_at = timezone.now()
+        await browser.close()
+        await wait_until(lambda: not worker.calls, timeout=5)
+    finally:
+        await consumer.close()
+    session = await database_sync_to_async(CallSession.objects.get)(public_id=spec.session_id)
+    assert (session.status, session.end_reason) == (CallSession.Status.ENDED, "connection_lost")
+    # The call ended when the connection dropped, not when the grace period ran out.
+    assert abs((session.ended_at - dropped_at).total_seconds()) < 0.3
+
+
+async def test_resuming_a_call_the_worker_no_longer_has_ends_it(worker):
+    spec = await new_session()
+    consumer = StandInConsumer(spec)
+    consumer.channel = await consumer.layer.new_channel()
+    consumer._reader = asyncio.create_task(consumer._read())
+    try:
+        await consumer.layer.send(
+            worker.channel,
+            {
+                "type": protocol.CALL_RESUME,
+                "session_id": spec.session_id,
+                "reply_to": consumer.channel,
+            },
+        )
+        ended = await consumer.wait_type(protocol.MEDIA_ENDED, timeout=3)
+        assert ended["reason"] == "connection_lost"
+    finally:
+        await consumer.close()

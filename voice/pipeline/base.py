@@ -55,6 +55,9 @@ class CallPipeline(Protocol):
     def push_audio(self, pcm16k: np.ndarray) -> None:
         """One inbound frame. Called on the event loop for every frame: must not block."""
 
+    def interrupt(self) -> None:
+        """The caller's connection dropped: stop speaking and drop pending reply work."""
+
     def on_playback_start(self) -> None:
         """Agent audio started coming out of an idle track."""
 

@@ -178,6 +178,13 @@ class ConversationPipeline:
             "call %s: barge-in, dropped %d ms of agent audio", self.spec.session_id, dropped_ms
         )
 
+    def interrupt(self) -> None:
+        """The caller cannot hear any more (the connection dropped): as in a barge-in, the
+        agent stops and its transcript keeps only what was heard; it does not pick up again."""
+        if self._agent_busy:
+            self._barge_in()
+        self._interrupted_rest = ""
+
     def _split_heard(self) -> tuple[str, str]:
         """The agent text actually played so far in this reply, and the rest."""
         played = self.output.played_ms - self._reply_started_played_ms

@@ -60,6 +60,9 @@ class GreetingPipeline:
     def push_audio(self, pcm16k: np.ndarray) -> None:
         pass
 
+    def interrupt(self) -> None:
+        self.output.clear()
+
     def on_playback_start(self) -> None:
         self._speaking_since_ms = self.events.call_ms()
         self.events.emit({"type": "agent_speaking"})
