@@ -56,6 +56,10 @@ class Product(LocalProduct):
         data["media_stats"] = json.loads(data["media_stats"] or "{}")
         return data
 
+    def call_count(self) -> int:
+        with sqlite3.connect(self.db_path) as db:
+            return db.execute("SELECT COUNT(*) FROM call_sessions_callsession").fetchone()[0]
+
 
 def _start_product(directory: Path, *, redis_url: str | None) -> Iterator[Product]:
     with Product(directory, redis_url=redis_url) as product:

@@ -78,7 +78,6 @@ def test_no_abuse_attempt_creates_a_session(client, agent, keys):
         )
         assert response.status_code == status, (name, response.content)
         assert response.json()["error"]["code"], name
-        assert "Access-Control-Allow-Origin" not in response.headers or origin == SHOP_ORIGIN, name
     assert CallSession.objects.count() == 0
 
 

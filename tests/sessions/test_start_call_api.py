@@ -311,15 +311,23 @@ def test_preflight_is_answered_for_a_wildcard_subdomain(client, agent):
     assert response.headers["Access-Control-Allow-Origin"] == "https://eu.shop.example.org"
 
 
-def test_preflight_is_not_answered_for_other_origins(client, public_key):
-    response = preflight(client, "https://evil.example.net")
-    assert "Access-Control-Allow-Origin" not in response.headers
+def test_a_page_on_an_origin_no_key_allows_can_read_why_it_was_refused(client, public_key):
+    # The preflight is answered, so the browser sends the POST and lets the page read the 403;
+    # the origin check on the POST is what refuses it.
+    assert preflight(client, "https://evil.example.net").status_code == 200
+    agent_id = public_key[0].agents.get().public_id
+    response = start(
+        client, public_key[1], {"agent_id": agent_id}, origin="https://evil.example.net"
+    )
+    assert response.status_code == 403
+    assert response.headers["Access-Control-Allow-Origin"] == "https://evil.example.net"
+    assert response.json()["error"]["code"] == "origin_not_allowed"
+    assert "https://evil.example.net" in response.json()["error"]["message"]
+    assert not CallSession.objects.exists()
 
 
-def test_preflight_stops_once_the_key_is_revoked(client, public_key):
-    assert "Access-Control-Allow-Origin" in preflight(client, SHOP_ORIGIN).headers
-    api_key_revoke(api_key=public_key[0])
-    assert "Access-Control-Allow-Origin" not in preflight(client, SHOP_ORIGIN).headers
+def test_cors_never_allows_credentials(client, public_key):
+    assert "Access-Control-Allow-Credentials" not in preflight(client, SHOP_ORIGIN).headers
 
 
 def test_cors_is_limited_to_the_start_call_endpoint(client, public_key):

@@ -1,0 +1,376 @@
+"""The embed widget and the SDK on a customer's page, served from another origin than the product.
+
+The pages hold the documentation's snippets as written; only the script URL, the agent id and
+the key differ. Screenshots go to test-artifacts/widget/.
+"""
+
+from __future__ import annotations
+
+import threading
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from thinnest_site.launch import free_port
+
+pytestmark = pytest.mark.e2e
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "widget"
+MIN_RECEIVED_ENERGY = 1e-4
+
+# The seed's "Script Tag Integration" and "Widget Events" snippets, with our URL and values.
+SHOP_PAGE = """<!DOCTYPE html>
+<html><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Acme shop</title>
+<style>body {{ font-family: Georgia, serif; margin: 2rem; }} button {{ background: red; }}</style>
+</head><body>
+<h1>Acme shop</h1><p>Our products. Questions? Talk to us.</p>
+<script>window.events = []; window.analytics = {{ track() {{}} }};</script>
+<script src="{server}/widget.js"></script>
+<script>
+ThinnestAI.init({{
+agentId: '{agent_id}',
+apiKey: '{api_key}',
+position: '{position}',
+theme: '{theme}',
+greeting: 'Click to talk to our AI assistant'
+}});
+</script>
+<script>
+ThinnestAI.on('call:start', (data) => {{
+console.log('Call started:', data.sessionId);
+analytics.track('voice_call_started', {{ page: window.location.pathname }});
+window.events.push(['call:start', data]);
+}});
+ThinnestAI.on('call:end', (data) => {{
+console.log('Call ended. Duration:', data.duration);
+analytics.track('voice_call_ended', {{ duration: data.duration }});
+window.events.push(['call:end', data]);
+}});
+ThinnestAI.on('call:error', (data) => {{
+console.error('Call failed:', data.error);
+window.events.push(['call:error', data]);
+}});
+ThinnestAI.on('transcript', (data) => {{
+console.log(`${{data.role}}: ${{data.text}}`);
+window.events.push(['transcript', data]);
+}});
+</script>
+</body></html>
+"""
+
+# The seed's "Minimal Example", verbatim but for the script URL, agent id and key.
+MINIMAL_PAGE = (Path(__file__).parent / "minimal_example.html").read_text()
+
+
+class Site:
+    """A customer's web site: static pages on an origin of their own."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.port = free_port()
+        self.origin = f"http://127.0.0.1:{self.port}"
+        handler = partial(_QuietHandler, directory=str(directory))
+        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def page(self, name: str, html: str) -> str:
+        (self.directory / name).write_text(html)
+        return f"{self.origin}/{name}"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class _QuietHandler(SimpleHTTPRequestHandler):
+    def log_message(self, *args) -> None:
+        pass
+
+
+@pytest.fixture
+def site(tmp_path):
+    site = Site(tmp_path)
+    yield site
+    site.close()
+
+
+@pytest.fixture
+def other_site(tmp_path_factory):
+    site = Site(tmp_path_factory.mktemp("other-site"))
+    yield site
+    site.close()
+
+
+def public_key_for(product, origin: str) -> str:
+    agent_id = product.credentials["agent_id"]
+    created = product.manage_json(
+        "create_api_key", "--kind", "public", "--agent", agent_id, "--origin", origin
+    )
+    return created["key"]
+
+
+def shop_page(product, site, api_key: str, *, position="bottom-right", theme="light") -> str:
+    html = SHOP_PAGE.format(
+        server=product.base_url,
+        agent_id=product.credentials["agent_id"],
+        api_key=api_key,
+        position=position,
+        theme=theme,
+    )
+    return site.page(f"shop-{position}-{theme}.html", html)
+
+
+def widget_events(page, name: str) -> list[dict]:
+    return page.evaluate(f"window.events.filter(e => e[0] === {name!r}).map(e => e[1])")
+
+
+def wait_for_widget_event(page, name: str, condition: str = "true", timeout_ms: int = 20000):
+    page.wait_for_function(
+        f"window.events.some(e => e[0] === {name!r} && (d => {condition})(e[1]))",
+        timeout=timeout_ms,
+    )
+    return page.evaluate(
+        f"window.events.find(e => e[0] === {name!r} && (d => {condition})(e[1]))[1]"
+    )
+
+
+RECEIVED_AUDIO_JS = """
+async (call) => {
+  const stats = await call._pc.getStats();
+  for (const report of stats.values()) {
+    if (report.type === 'inbound-rtp' && report.kind === 'audio') {
+      return {energy: report.totalAudioEnergy || 0, packets: report.packetsReceived || 0};
+    }
+  }
+  return null;
+}
+"""
+
+
+def test_the_script_tag_widget_makes_a_real_call_from_a_customer_site(
+    product_separate, site, browser, speech_wav
+):
+    product = product_separate
+    api_key = public_key_for(product, site.origin)
+    page = browser.new_page()
+    try:
+        page.goto(shop_page(product, site, api_key))
+        launcher = page.locator("[data-thinnest-widget] .launcher")
+        assert launcher.inner_text() == "Click to talk to our AI assistant"
+        launcher.click()
+        page.locator("[data-thinnest-widget] .call").click()
+
+        started = wait_for_widget_event(page, "call:start")
+        session_id = started["sessionId"]
+        assert session_id.startswith("session_")
+        user = wait_for_widget_event(page, "transcript", "d.role === 'user' && d.final")
+        assert "open" in user["text"].lower(), (user, product.logs())
+        agent = wait_for_widget_event(
+            page, "transcript", "d.role === 'agent' && !d.text.startsWith('Hello!')", 30000
+        )
+        assert agent["text"].strip()
+        page.wait_for_function(
+            "ThinnestAI.widget.call.status === 'listening' && "
+            "window.events.filter(e => e[0] === 'transcript' && e[1].role === 'agent').length >= 2",
+            timeout=30000,
+        )
+        received = page.evaluate(RECEIVED_AUDIO_JS, page.evaluate_handle("ThinnestAI.widget.call"))
+        assert received and received["energy"] > MIN_RECEIVED_ENERGY, (received, product.logs())
+
+        shown = page.locator("[data-thinnest-widget] .transcript").inner_text()
+        assert "You:" in shown and "Agent:" in shown and user["text"] in shown
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "call-in-progress.png"))
+
+        page.locator("[data-thinnest-widget] .hangup").click()
+        ended = wait_for_widget_event(page, "call:end")
+        assert ended["sessionId"] == session_id
+        assert ended["duration"] > speech_wav.speech_seconds
+        assert widget_events(page, "call:error") == []
+        status = page.locator("[data-thinnest-widget] .status").inner_text()
+        assert status.startswith("Call ended")
+    finally:
+        page.close()
+    row = product.call_row(session_id)
+    assert (row["status"], row["end_reason"]) == ("ended", "user_hangup"), product.logs()
+    assert row["origin"] == site.origin
+    assert row["duration_seconds"] == pytest.approx(ended["duration"], abs=0.01)
+
+
+def test_a_site_the_key_does_not_allow_gets_a_call_error_that_says_so(
+    product_separate, site, other_site, browser
+):
+    product = product_separate
+    api_key = public_key_for(product, site.origin)  # allowed on `site`, not on `other_site`
+    before = product.call_count()
+    page = browser.new_page()
+    try:
+        page.goto(shop_page(product, other_site, api_key))
+        page.locator("[data-thinnest-widget] .launcher").click()
+        page.locator("[data-thinnest-widget] .call").click()
+        error = wait_for_widget_event(page, "call:error")
+        assert "not allowed" in error["error"] and other_site.origin in error["error"]
+        assert error["code"] == "origin_not_allowed"
+        status = page.locator("[data-thinnest-widget] .status").inner_text()
+        assert other_site.origin in status
+        assert widget_events(page, "call:start") == []
+    finally:
+        page.close()
+    assert product.call_count() == before
+
+
+def test_a_bad_configuration_is_reported_and_the_host_page_goes_on(product_separate, site, browser):
+    product = product_separate
+    html = (
+        SHOP_PAGE.format(
+            server=product.base_url,
+            agent_id=product.credentials["agent_id"],
+            api_key=product.credentials["secret_key"],  # a secret key must never go in a page
+            position="top-center",
+            theme="light",
+        )
+        + "<script>window.afterWidget = true;</script>"
+    )
+    page = browser.new_page()
+    messages = []
+    page.on("console", lambda m: messages.append((m.type, m.text)))
+    try:
+        page.goto(site.page("bad.html", html))
+        error = wait_for_widget_event(page, "call:error")
+        assert "secret key" in error["error"] and "position" in error["error"]
+        assert page.evaluate("window.afterWidget") is True
+        assert any(kind == "error" and "secret key" in text for kind, text in messages)
+    finally:
+        page.close()
+
+
+def test_the_minimal_example_page_makes_a_call_with_the_sdk(product_separate, site, browser):
+    product = product_separate
+    api_key = public_key_for(product, site.origin)
+    html = (
+        MINIMAL_PAGE.replace("https://cdn.thinnest.ai/sdk.js", f"{product.base_url}/sdk.js")
+        .replace("agent_xyz", product.credentials["agent_id"])
+        .replace("YOUR_PUBLIC_KEY", api_key)
+    )
+    page = browser.new_page()
+    try:
+        page.goto(site.page("minimal.html", html))
+        page.click("#callBtn")
+        page.wait_for_function(
+            "document.getElementById('status').textContent === 'Connected'", timeout=20000
+        )
+        page.wait_for_function(
+            "[...document.querySelectorAll('#transcript p.user')].some(p => /open/i.test(p.textContent))",
+            timeout=20000,
+        )
+        page.wait_for_function(
+            "document.querySelectorAll('#transcript p.agent').length >= 2", timeout=30000
+        )
+        assert page.is_visible("#hangupBtn")
+        page.click("#hangupBtn")
+        page.wait_for_function(
+            "document.getElementById('status').textContent === 'Call ended'", timeout=10000
+        )
+        assert page.is_visible("#callBtn")
+        transcript = page.inner_text("#transcript")
+        assert "You:" in transcript and "Agent:" in transcript
+    finally:
+        page.close()
+
+
+@pytest.mark.parametrize(
+    "position, theme, width",
+    [
+        ("bottom-right", "light", 1280),
+        ("bottom-left", "dark", 1280),
+        ("bottom-right", "dark", 375),
+        ("bottom-left", "light", 375),
+    ],
+)
+def test_the_widget_stays_inside_the_viewport(
+    product_separate, site, browser, position, theme, width
+):
+    product = product_separate
+    api_key = public_key_for(product, site.origin)
+    page = browser.new_page(viewport={"width": width, "height": 720})
+    try:
+        page.goto(shop_page(product, site, api_key, position=position, theme=theme))
+        launcher = page.locator("[data-thinnest-widget] .launcher")
+        inside(launcher.bounding_box(), width, 720)
+        box = launcher.bounding_box()
+        if width > 600:  # on a phone the button spans the width
+            assert (box["x"] > width / 2) == (position == "bottom-right")
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / f"closed-{position}-{theme}-{width}.png"))
+
+        launcher.focus()
+        page.keyboard.press("Enter")  # keyboard users open it too
+        panel = page.locator("[data-thinnest-widget] .panel")
+        assert panel.is_visible()
+        assert launcher.get_attribute("aria-expanded") == "true"
+        inside(panel.bounding_box(), width, 720)
+        assert not overlaps(panel.bounding_box(), launcher.bounding_box())
+        colors = page.evaluate(
+            "() => { const r = document.querySelector('[data-thinnest-widget]').shadowRoot"
+            ".querySelector('.panel'); return getComputedStyle(r).backgroundColor; }"
+        )
+        assert colors == ("rgb(255, 255, 255)" if theme == "light" else "rgb(22, 27, 34)")
+        # The host page's `button { background: red }` does not reach into the widget.
+        call_bg = page.evaluate(
+            "() => getComputedStyle(document.querySelector('[data-thinnest-widget]').shadowRoot"
+            ".querySelector('.call')).backgroundColor"
+        )
+        assert call_bg == "rgb(0, 102, 255)"
+        page.screenshot(path=str(ARTIFACTS / f"open-{position}-{theme}-{width}.png"))
+        page.keyboard.press("Escape")
+        assert not panel.is_visible()
+    finally:
+        page.close()
+
+
+def test_a_denied_microphone_shows_a_readable_message_and_starts_no_call(
+    product_separate, site, browser, speech_wav
+):
+    from tests.e2e.conftest import CHROMIUM, chromium_args
+
+    product = product_separate
+    api_key = public_key_for(product, site.origin)
+    before = product.call_count()
+    # A browser that answers "Block" to the permission prompt.
+    args = [a for a in chromium_args(speech_wav.path) if a != "--use-fake-ui-for-media-stream"]
+    denied = browser.browser_type.launch(
+        executable_path=CHROMIUM, headless=True, args=[*args, "--deny-permission-prompts"]
+    )
+    try:
+        page = denied.new_page()
+        page.goto(shop_page(product, site, api_key))
+        page.locator("[data-thinnest-widget] .launcher").click()
+        page.locator("[data-thinnest-widget] .call").click()
+        error = wait_for_widget_event(page, "call:error")
+        assert error["code"] == "microphone_denied"
+        assert error["error"] == "Please allow microphone access to start the call."
+        status = page.locator("[data-thinnest-widget] .status")
+        assert status.inner_text() == "Please allow microphone access to start the call."
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "microphone-denied.png"))
+    finally:
+        denied.close()
+    assert product.call_count() == before
+
+
+def inside(box: dict, width: int, height: int) -> None:
+    assert box is not None
+    assert box["x"] >= 0 and box["y"] >= 0, box
+    assert box["x"] + box["width"] <= width and box["y"] + box["height"] <= height, box
+
+
+def overlaps(a: dict, b: dict) -> bool:
+    return not (
+        a["x"] + a["width"] <= b["x"]
+        or b["x"] + b["width"] <= a["x"]
+        or a["y"] + a["height"] <= b["y"]
+        or b["y"] + b["height"] <= a["y"]
+    )
