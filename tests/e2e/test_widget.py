@@ -200,6 +200,49 @@ def test_the_script_tag_widget_makes_a_real_call_from_a_customer_site(
     assert row["duration_seconds"] == pytest.approx(ended["duration"], abs=0.01)
 
 
+def test_a_dropped_connection_is_resumed_with_a_visible_state_and_the_call_goes_on(
+    product_separate, site, browser
+):
+    product = product_separate
+    api_key = public_key_for(product, site.origin)
+    page = browser.new_page()
+    try:
+        page.goto(shop_page(product, site, api_key))
+        page.locator("[data-thinnest-widget] .launcher").click()
+        page.locator("[data-thinnest-widget] .call").click()
+        session_id = wait_for_widget_event(page, "call:start")["sessionId"]
+        page.evaluate(
+            "() => { window.statuses = []; const call = ThinnestAI.widget.call;"
+            " call.on('status', d => window.statuses.push(d.status));"
+            " call.on('reconnected', () => window.statuses.push('reconnected')); }"
+        )
+        # The network drops the socket (and the peer goes with it).
+        page.evaluate("ThinnestAI.widget.call._ws.close()")
+        page.wait_for_function("window.statuses.includes('reconnected')", timeout=15000)
+        assert page.evaluate("window.statuses[0]") == "reconnecting"
+        assert page.evaluate("ThinnestAI.widget.call.sessionId") == session_id
+        # The same call goes on: the agent is heard on the new connection.
+        page.wait_for_function(
+            "async (minimum) => { const s = await ThinnestAI.widget.call._pc.getStats();"
+            " return [...s.values()].some(r => r.type === 'inbound-rtp' &&"
+            " r.totalAudioEnergy > minimum); }",
+            arg=MIN_RECEIVED_ENERGY,
+            timeout=30000,
+            polling=500,
+        )
+        assert product.call_row(session_id)["status"] == "active"
+        assert widget_events(page, "call:end") == []
+
+        page.locator("[data-thinnest-widget] .hangup").click()
+        ended = wait_for_widget_event(page, "call:end")
+        assert ended["sessionId"] == session_id
+        assert widget_events(page, "call:error") == []
+    finally:
+        page.close()
+    row = product.call_row(session_id)
+    assert (row["status"], row["end_reason"]) == ("ended", "user_hangup"), product.logs()
+
+
 def test_a_site_the_key_does_not_allow_gets_a_call_error_that_says_so(
     product_separate, site, other_site, browser
 ):
