@@ -55,6 +55,11 @@ class Agent(models.Model):
         default=30, validators=[MinValueValidator(5), MaxValueValidator(3600)]
     )
 
+    recording_enabled = models.BooleanField(
+        default=False,
+        help_text="Record both sides of each call (mixed, compressed) to the configured storage.",
+    )
+
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(db_default=Now(), editable=False)
     updated_at = models.DateTimeField(auto_now=True)
@@ -81,6 +86,9 @@ class ApiKey(models.Model):
     name = models.CharField(max_length=120, blank=True)
     prefix = models.CharField(max_length=16, unique=True, editable=False)
     key_hash = models.CharField(max_length=64, editable=False)
+    # A public key is meant to be published in web pages, so it is kept to fill in the
+    # dashboard's embed snippets. A secret key is never kept.
+    public_value = models.CharField(max_length=80, blank=True, editable=False)
     agents = models.ManyToManyField(
         Agent,
         blank=True,

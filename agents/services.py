@@ -45,6 +45,23 @@ def agent_create(
     return agent
 
 
+def agent_update(*, agent: Agent, **fields) -> Agent:
+    """Change an agent's settings; ``full_clean`` first, so a bad value saves nothing."""
+    for name, value in fields.items():
+        setattr(agent, name, value)
+    agent.full_clean()
+    agent.save()
+    return agent
+
+
+def agent_deactivate(*, agent: Agent) -> Agent:
+    """New calls to it are refused (404 on start); its history stays."""
+    if agent.is_active:
+        agent.is_active = False
+        agent.save(update_fields=["is_active", "updated_at"])
+    return agent
+
+
 def api_key_rules_check(
     *, kind: str, agents: Sequence[Agent], allowed_origins: Sequence[str]
 ) -> list[str]:
@@ -79,6 +96,7 @@ def api_key_create(
         name=name,
         prefix=prefix,
         key_hash=api_key_hash(raw_key),
+        public_value=raw_key if kind == ApiKey.Kind.PUBLIC else "",
         allowed_origins=origins,
         rate_limit_per_minute=rate_limit_per_minute,
     )

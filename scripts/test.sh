@@ -5,6 +5,7 @@ source "$(dirname "$0")/_setup.sh"
 
 setup_system python3-venv redis-server chromium espeak-ng sox iproute2
 setup_venv "test"
+setup_frontend
 cd "$ROOT"
 PY="$VENV/bin/python"
 

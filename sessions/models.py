@@ -45,6 +45,8 @@ class CallSession(models.Model):
     media_stats = models.JSONField(default=dict, blank=True)
     # Conversation figures written with the transcript: turns, response latency percentiles.
     stats = models.JSONField(default=dict, blank=True)
+    # Both sides, mixed, when the agent records (Agent.recording_enabled); deleted with the call.
+    recording = models.FileField(upload_to="recordings/%Y/%m/", blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]

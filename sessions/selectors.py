@@ -1,12 +1,18 @@
 from __future__ import annotations
 
 import ipaddress
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
 from urllib.parse import urlencode
 
 from django.conf import settings
+from django.db import connection
+from django.db.models import Aggregate, Avg, Count, Exists, FloatField, OuterRef, Q
+from django.db.models.functions import TruncDate
+from django.utils import timezone
 from rest_framework.throttling import BaseThrottle
 
-from sessions.models import CallSession
+from sessions.models import CallSession, TranscriptEntry
 from voice.protocol import CallSpec
 
 
@@ -62,3 +68,165 @@ def call_spec_build(session: CallSession) -> CallSpec:
         silence_timeout_seconds=agent.silence_timeout_seconds,
         context=dict(session.context),
     )
+
+
+# --- call history and analytics (dashboard) -------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CallFilters:
+    agent: str = ""  # public id
+    status: str = ""
+    end_reason: str = ""
+    date_from: date | None = None
+    date_to: date | None = None  # inclusive
+    q: str = ""  # words in the transcript
+
+
+def calls_filter(filters: CallFilters):
+    """Calls, newest first, narrowed by the dashboard's filters (each one uses an index)."""
+    calls = CallSession.objects.select_related("agent").order_by("-created_at", "-id")
+    if filters.agent:
+        calls = calls.filter(agent__public_id=filters.agent)
+    if filters.status:
+        calls = calls.filter(status=filters.status)
+    if filters.end_reason:
+        calls = calls.filter(end_reason=filters.end_reason)
+    if filters.date_from:
+        calls = calls.filter(created_at__gte=_day_start(filters.date_from))
+    if filters.date_to:
+        calls = calls.filter(created_at__lt=_day_start(filters.date_to + timedelta(days=1)))
+    if filters.q.strip():
+        calls = calls.filter(
+            Exists(_transcript_matches(filters.q.strip()).filter(call=OuterRef("pk")))
+        )
+    return calls
+
+
+def _transcript_matches(q: str):
+    if connection.vendor == "postgresql":
+        # Written out so that it matches the GIN index on to_tsvector('english', text)
+        # (migration 0002); websearch syntax: "quoted phrases", -exclusions, or.
+        return TranscriptEntry.objects.extra(
+            where=["to_tsvector('english', text) @@ websearch_to_tsquery('english', %s)"],
+            params=[q],
+        )
+    return TranscriptEntry.objects.filter(text__icontains=q)
+
+
+def _day_start(day: date) -> datetime:
+    return timezone.make_aware(datetime.combine(day, time.min))
+
+
+def call_end_reasons() -> list[str]:
+    return sorted(
+        r for r in CallSession.objects.values_list("end_reason", flat=True).distinct() if r
+    )
+
+
+def call_export_build(call: CallSession) -> dict:
+    """A call as one JSON document: what the dashboard shows, for archiving or analysis."""
+    return {
+        "session_id": call.public_id,
+        "agent": {"id": call.agent.public_id, "name": call.agent.name},
+        "status": call.status,
+        "end_reason": call.end_reason,
+        "error_message": call.error_message,
+        "origin": call.origin,
+        "client_ip": call.client_ip,
+        "context": call.context,
+        "created_at": call.created_at.isoformat(),
+        "started_at": call.started_at.isoformat() if call.started_at else None,
+        "ended_at": call.ended_at.isoformat() if call.ended_at else None,
+        "duration_seconds": call.duration_seconds,
+        "stats": call.stats,
+        "media_stats": call.media_stats,
+        "transcript": [
+            {
+                "seq": t.seq,
+                "role": t.role,
+                "text": t.text,
+                "start_ms": t.start_ms,
+                "end_ms": t.end_ms,
+                "latency_ms": t.latency_ms,
+            }
+            for t in call.transcript.all()
+        ],
+    }
+
+
+class _PercentileCont(Aggregate):
+    function = "PERCENTILE_CONT"
+    template = "%(function)s(%(fraction)s) WITHIN GROUP (ORDER BY %(expressions)s)"
+    output_field = FloatField()
+
+    def __init__(self, expression, fraction: float):
+        super().__init__(expression, fraction=float(fraction))
+
+
+def _percentiles(queryset, field: str, fractions: tuple[float, ...]) -> list[float | None]:
+    """Percentiles computed in the database on PostgreSQL; in Python elsewhere (SQLite is the
+    laptop setting, with laptop-sized data)."""
+    if connection.vendor == "postgresql":
+        row = queryset.aggregate(
+            **{f"p{i}": _PercentileCont(field, f) for i, f in enumerate(fractions)}
+        )
+        return [row[f"p{i}"] for i in range(len(fractions))]
+    values = sorted(v for v in queryset.values_list(field, flat=True) if v is not None)
+    if not values:
+        return [None for _ in fractions]
+    return [values[min(len(values) - 1, round(f * (len(values) - 1)))] for f in fractions]
+
+
+def call_analytics(*, date_from: date, date_to: date, agent: str = "") -> dict:
+    """Figures for the analytics page over a date range (inclusive)."""
+    calls = CallSession.objects.filter(
+        created_at__gte=_day_start(date_from),
+        created_at__lt=_day_start(date_to + timedelta(days=1)),
+    )
+    if agent:
+        calls = calls.filter(agent__public_id=agent)
+    per_day = {
+        row["day"]: row
+        for row in calls.annotate(day=TruncDate("created_at"))
+        .values("day")
+        .annotate(calls=Count("id"), ended=Count("id", filter=Q(status="ended")))
+        .order_by("day")
+    }
+    days = []
+    day = date_from
+    while day <= date_to:
+        row = per_day.get(day, {})
+        days.append({"day": day.isoformat(), "calls": row.get("calls", 0)})
+        day += timedelta(days=1)
+    ended = calls.filter(status=CallSession.Status.ENDED, duration_seconds__isnull=False)
+    totals = ended.aggregate(avg=Avg("duration_seconds"))
+    (p95_duration,) = _percentiles(ended, "duration_seconds", (0.95,))
+    latencies = TranscriptEntry.objects.filter(
+        call__in=calls.values("pk"), role=TranscriptEntry.Role.AGENT, latency_ms__isnull=False
+    )
+    p50_latency, p95_latency = _percentiles(latencies, "latency_ms", (0.5, 0.95))
+    reasons = list(
+        calls.exclude(end_reason="")
+        .values("end_reason")
+        .annotate(calls=Count("id"))
+        .order_by("-calls")
+    )
+    agents = list(
+        calls.values("agent__public_id", "agent__name")
+        .annotate(
+            calls=Count("id"),
+            avg_duration=Avg("duration_seconds", filter=Q(status="ended")),
+        )
+        .order_by("-calls")
+    )
+    return {
+        "days": days,
+        "calls": sum(d["calls"] for d in days),
+        "avg_duration_seconds": totals["avg"],
+        "p95_duration_seconds": p95_duration,
+        "p50_latency_ms": p50_latency,
+        "p95_latency_ms": p95_latency,
+        "end_reasons": reasons,
+        "agents": agents,
+    }

@@ -1,6 +1,7 @@
 /*! thinnest voice SDK. Served at /sdk.js (and inside /widget.js): plain JavaScript, no build.
  *
  *   const call = await ThinnestAI.createCall({ agentId, apiKey, context });
+ *   // or, with the call started by your backend: createCall({ startSession: () => fetch(...) })
  *   call.on('connected' | 'transcript' | 'agent_speaking' | 'agent_listening' | 'ended' |
  *           'error' | 'reconnecting' | 'reconnected' | 'status', callback);
  *   await call.connect();  call.mute(true);  call.disconnect();
@@ -204,6 +205,16 @@
 
   CallSession.prototype._startSession = function () {
     var o = this.options;
+    if (typeof o.startSession === 'function') {
+      // Your backend starts the call with its secret key (the documentation's Step 1) and
+      // returns {session_id, token, websocket_url}: no key in the page at all.
+      return Promise.resolve(o.startSession()).then(function (session) {
+        if (!session || !session.token || !session.websocket_url) {
+          throw callError('invalid_session', 'startSession must resolve to {session_id, token, websocket_url}.');
+        }
+        return session;
+      });
+    }
     return fetch(this.serverUrl + '/voice/start', {
       method: 'POST',
       mode: 'cors',
@@ -414,9 +425,12 @@
 
   function createCall(options) {
     options = options || {};
-    var missing = ['agentId', 'apiKey'].filter(function (k) { return !options[k]; });
-    if (missing.length) {
-      return Promise.reject(callError('invalid_config', 'ThinnestAI.createCall needs ' + missing.join(' and ') + '.'));
+    if (typeof options.startSession !== 'function') {
+      var missing = ['agentId', 'apiKey'].filter(function (k) { return !options[k]; });
+      if (missing.length) {
+        return Promise.reject(callError('invalid_config',
+          'ThinnestAI.createCall needs ' + missing.join(' and ') + ' (or a startSession function).'));
+      }
     }
     // Synchronous up to here: the audio unlock in the constructor needs the click's gesture.
     return Promise.resolve(new CallSession(options));

@@ -1,0 +1,58 @@
+from __future__ import annotations
+
+from django import forms
+
+from agents.models import Agent, ApiKey
+
+AGENT_FIELDS = [
+    "name",
+    "system_prompt",
+    "greeting",
+    "language",
+    "stt_engine",
+    "tts_engine",
+    "tts_voice",
+    "tts_speed",
+    "llm_temperature",
+    "llm_max_tokens",
+    "max_duration_seconds",
+    "silence_timeout_seconds",
+    "recording_enabled",
+]
+
+
+class AgentForm(forms.ModelForm):
+    class Meta:
+        model = Agent
+        fields = AGENT_FIELDS
+        widgets = {
+            "system_prompt": forms.Textarea(attrs={"rows": 6}),
+            "greeting": forms.Textarea(attrs={"rows": 2}),
+        }
+
+
+class ApiKeyForm(forms.Form):
+    kind = forms.ChoiceField(choices=ApiKey.Kind.choices, widget=forms.RadioSelect)
+    name = forms.CharField(max_length=120, required=False)
+    agents = forms.ModelMultipleChoiceField(
+        queryset=Agent.objects.filter(is_active=True),
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="A public key must name at least one; a secret key with none may start any.",
+    )
+    allowed_origins = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3, "placeholder": "https://www.example.com"}),
+        help_text="One origin per line (scheme://host[:port], or https://*.example.com). "
+        "Required for a public key.",
+    )
+    rate_limit_per_minute = forms.IntegerField(
+        required=False, min_value=1, max_value=100000, help_text="Empty = the server default."
+    )
+
+    def clean_allowed_origins(self) -> list[str]:
+        return [
+            line.strip()
+            for line in self.cleaned_data["allowed_origins"].splitlines()
+            if line.strip()
+        ]

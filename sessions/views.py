@@ -1,0 +1,185 @@
+"""Dashboard pages for calls: history, one call, exports, analytics (server-rendered, staff only)."""
+
+from __future__ import annotations
+
+import csv
+import json
+from datetime import date, timedelta
+
+from django.core.paginator import Paginator
+from django.http import JsonResponse, StreamingHttpResponse
+from django.shortcuts import get_object_or_404, render
+from django.utils import timezone
+
+from agents.models import Agent
+from sessions.models import CallSession
+from sessions.selectors import (
+    CallFilters,
+    call_analytics,
+    call_end_reasons,
+    call_export_build,
+    calls_filter,
+)
+from thinnest_site.dashboard import staff_required
+
+PAGE_SIZE = 50
+MAX_ANALYTICS_DAYS = 366
+
+
+def _date(value: str | None) -> date | None:
+    try:
+        return date.fromisoformat(value) if value else None
+    except ValueError:
+        return None
+
+
+def _filters(request) -> CallFilters:
+    get = request.GET
+    return CallFilters(
+        agent=get.get("agent", ""),
+        status=get.get("status", "") if get.get("status") in CallSession.Status.values else "",
+        end_reason=get.get("end_reason", ""),
+        date_from=_date(get.get("from")),
+        date_to=_date(get.get("to")),
+        q=get.get("q", "")[:200],
+    )
+
+
+@staff_required
+def overview(request):
+    today = timezone.localdate()
+    figures = call_analytics(date_from=today - timedelta(days=6), date_to=today)
+    recent = calls_filter(CallFilters())[:10]
+    return render(
+        request,
+        "dashboard/overview.html",
+        {"figures": figures, "recent": recent, "agents": Agent.objects.count(), "nav": "home"},
+    )
+
+
+@staff_required
+def call_list(request):
+    filters = _filters(request)
+    page = Paginator(calls_filter(filters), PAGE_SIZE).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(
+        request,
+        "dashboard/call_list.html",
+        {
+            "page": page,
+            "filters": filters,
+            "agents": Agent.objects.order_by("name"),
+            "statuses": CallSession.Status.values,
+            "end_reasons": call_end_reasons(),
+            "query": query.urlencode(),
+            "nav": "calls",
+        },
+    )
+
+
+class _Echo:
+    def write(self, value):
+        return value
+
+
+@staff_required
+def call_list_csv(request):
+    """The filtered list as CSV, streamed: no size limit, no memory spike."""
+    calls = calls_filter(_filters(request)).iterator(chunk_size=2000)
+    writer = csv.writer(_Echo())
+    header = [
+        "session_id",
+        "agent_id",
+        "agent_name",
+        "status",
+        "end_reason",
+        "created_at",
+        "started_at",
+        "ended_at",
+        "duration_seconds",
+        "origin",
+        "turns",
+        "p50_latency_ms",
+        "error_message",
+    ]
+
+    def rows():
+        yield writer.writerow(header)
+        for call in calls:
+            stats = call.stats or {}
+            yield writer.writerow(
+                [
+                    call.public_id,
+                    call.agent.public_id,
+                    call.agent.name,
+                    call.status,
+                    call.end_reason,
+                    call.created_at.isoformat(),
+                    call.started_at.isoformat() if call.started_at else "",
+                    call.ended_at.isoformat() if call.ended_at else "",
+                    call.duration_seconds if call.duration_seconds is not None else "",
+                    call.origin,
+                    stats.get("turns", ""),
+                    stats.get("p50_latency_ms", ""),
+                    call.error_message,
+                ]
+            )
+
+    response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = 'attachment; filename="calls.csv"'
+    return response
+
+
+@staff_required
+def call_detail(request, public_id: str):
+    call = get_object_or_404(
+        CallSession.objects.select_related("agent", "api_key"), public_id=public_id
+    )
+    transcript = list(call.transcript.all())
+    return render(
+        request,
+        "dashboard/call_detail.html",
+        {
+            "call": call,
+            "transcript": transcript,
+            "context_json": json.dumps(call.context, indent=2, ensure_ascii=False),
+            "nav": "calls",
+        },
+    )
+
+
+@staff_required
+def call_export(request, public_id: str):
+    call = get_object_or_404(CallSession.objects.select_related("agent"), public_id=public_id)
+    response = JsonResponse(call_export_build(call), json_dumps_params={"indent": 2})
+    response["Content-Disposition"] = f'attachment; filename="{call.public_id}.json"'
+    return response
+
+
+@staff_required
+def analytics(request):
+    today = timezone.localdate()
+    date_to = _date(request.GET.get("to")) or today
+    date_from = _date(request.GET.get("from")) or date_to - timedelta(days=29)
+    error = ""
+    if date_from > date_to or (date_to - date_from).days >= MAX_ANALYTICS_DAYS:
+        error = f"Choose a range of 1 to {MAX_ANALYTICS_DAYS} days, oldest first."
+        date_from, date_to = today - timedelta(days=29), today
+    agent = request.GET.get("agent", "")
+    figures = call_analytics(date_from=date_from, date_to=date_to, agent=agent)
+    return render(
+        request,
+        "dashboard/analytics.html",
+        {
+            "figures": figures,
+            "figures_json": json.dumps(figures, default=str),
+            "date_from": date_from,
+            "date_to": date_to,
+            "agent": agent,
+            "agents": Agent.objects.order_by("name"),
+            "error": error,
+            "nav": "analytics",
+        },
+        status=400 if error else 200,
+    )

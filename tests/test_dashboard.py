@@ -1,0 +1,335 @@
+"""The dashboard's pages and actions, through Django's test client (tests/e2e/test_dashboard.py
+drives them in Chromium)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import wave
+from datetime import timedelta
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.test import Client
+from django.utils import timezone
+
+from agents.models import Agent, ApiKey
+from sessions.models import CallSession, TranscriptEntry
+from sessions.services import call_session_start
+from tests.factories import AgentFactory, make_api_key
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def staff(client):
+    user = get_user_model().objects.create_user("staff", password="pw-staff-123", is_staff=True)
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def call(agent):
+    session = call_session_start(agent=agent, api_key=None, context={"user_name": "Jane"}).session
+    now = timezone.now()
+    CallSession.objects.filter(pk=session.pk).update(
+        status="ended",
+        end_reason="user_hangup",
+        started_at=now,
+        ended_at=now,
+        duration_seconds=42.0,
+    )
+    TranscriptEntry.objects.create(
+        call=session, seq=0, role="agent", text="Hello there", start_ms=0, end_ms=900
+    )
+    TranscriptEntry.objects.create(
+        call=session,
+        seq=1,
+        role="user",
+        text="When do you open on Saturday?",
+        start_ms=1500,
+        end_ms=3000,
+    )
+    TranscriptEntry.objects.create(
+        call=session,
+        seq=2,
+        role="agent",
+        text="At nine.",
+        start_ms=3700,
+        end_ms=4500,
+        latency_ms=700,
+    )
+    return CallSession.objects.get(pk=session.pk)
+
+
+def dashboard_urls(agent, call, key) -> list[str]:
+    return [
+        "/dashboard/",
+        "/dashboard/agents/",
+        "/dashboard/agents/new/",
+        f"/dashboard/agents/{agent.public_id}/",
+        f"/dashboard/agents/{agent.public_id}/deactivate/",
+        "/dashboard/keys/",
+        "/dashboard/keys/new/",
+        f"/dashboard/keys/{key.pk}/revoke/",
+        "/dashboard/embed/",
+        "/dashboard/calls/",
+        "/dashboard/calls/export.csv",
+        f"/dashboard/calls/{call.public_id}/",
+        f"/dashboard/calls/{call.public_id}/export.json",
+        "/dashboard/analytics/",
+        "/dashboard/password/",
+        "/dashboard/voice-preview/?engine=espeak&text=hi",
+    ]
+
+
+POST_ACTIONS = [
+    "/dashboard/agents/new/",
+    "/dashboard/agents/{agent}/",
+    "/dashboard/agents/{agent}/deactivate/",
+    "/dashboard/agents/{agent}/talk/",
+    "/dashboard/keys/new/",
+    "/dashboard/keys/{key}/revoke/",
+]
+
+
+# --- access ---------------------------------------------------------------------------------
+
+
+def test_every_page_sends_anonymous_visitors_to_the_login_page(client, agent, call):
+    key, _ = make_api_key()
+    for url in dashboard_urls(agent, call, key):
+        response = client.get(url)
+        assert response.status_code == 302, url
+        assert response["Location"].startswith("/dashboard/login/?next="), url
+
+
+def test_every_page_and_action_refuses_users_who_are_not_staff(client, agent, call):
+    key, _ = make_api_key()
+    client.force_login(get_user_model().objects.create_user("visitor", password="pw-visitor-1"))
+    for url in dashboard_urls(agent, call, key):
+        assert client.get(url).status_code == 403, url
+    for url in POST_ACTIONS:
+        url = url.format(agent=agent.public_id, key=key.pk)
+        assert client.post(url, {"name": "x"}).status_code == 403, url
+    assert Agent.objects.get(pk=agent.pk).is_active and key.revoked_at is None
+    assert CallSession.objects.count() == 1
+
+
+def test_anonymous_posts_change_nothing(client, agent):
+    key, _ = make_api_key()
+    for url in POST_ACTIONS:
+        response = client.post(url.format(agent=agent.public_id, key=key.pk), {"name": "x"})
+        assert response.status_code == 302
+    assert Agent.objects.get(pk=agent.pk).is_active
+    assert ApiKey.objects.get(pk=key.pk).revoked_at is None
+
+
+def test_every_page_renders_for_staff(staff, agent, call):
+    key, _ = make_api_key(kind="public", agents=[agent], origins=["https://shop.example.com"])
+    for url in dashboard_urls(agent, call, key):
+        assert staff.get(url).status_code == 200, url
+
+
+def test_posts_without_a_csrf_token_are_refused(agent):
+    csrf_client = Client(enforce_csrf_checks=True)
+    csrf_client.force_login(
+        get_user_model().objects.create_user("s", password="pw-1234567", is_staff=True)
+    )
+    key, _ = make_api_key()
+    for url in POST_ACTIONS:
+        assert (
+            csrf_client.post(url.format(agent=agent.public_id, key=key.pk), {}).status_code == 403
+        )
+    assert ApiKey.objects.get(pk=key.pk).revoked_at is None
+
+
+def test_login_and_logout(client):
+    get_user_model().objects.create_user("boss", password="pw-boss-123", is_staff=True)
+    response = client.post("/dashboard/login/", {"username": "boss", "password": "wrong"})
+    assert (
+        response.status_code == 200 and "correct username and password" in response.content.decode()
+    )
+    response = client.post("/dashboard/login/", {"username": "boss", "password": "pw-boss-123"})
+    assert response.status_code == 302 and response["Location"] == "/dashboard/"
+    assert client.get("/dashboard/").status_code == 200
+    assert client.post("/dashboard/logout/").status_code == 302
+    assert client.get("/dashboard/").status_code == 302
+
+
+# --- agents ---------------------------------------------------------------------------------
+
+
+def agent_form(**overrides) -> dict:
+    data = {
+        "name": "Front desk",
+        "system_prompt": "You answer for {{company}}.",
+        "greeting": "Hi! How can I help?",
+        "language": "en",
+        "stt_engine": "whisper",
+        "tts_engine": "piper",
+        "tts_voice": "",
+        "tts_speed": "1.0",
+        "llm_temperature": "0.7",
+        "llm_max_tokens": "160",
+        "max_duration_seconds": "600",
+        "silence_timeout_seconds": "30",
+    }
+    data.update(overrides)
+    return data
+
+
+def test_creating_an_agent(staff):
+    response = staff.post("/dashboard/agents/new/", agent_form())
+    agent = Agent.objects.get(name="Front desk")
+    assert (
+        response.status_code == 302
+        and response["Location"] == f"/dashboard/agents/{agent.public_id}/"
+    )
+    assert agent.greeting == "Hi! How can I help?" and agent.recording_enabled is False
+
+
+def test_a_failed_save_shows_field_errors_keeps_the_input_and_changes_nothing(staff, agent):
+    before = Agent.objects.get(pk=agent.pk)
+    response = staff.post(
+        f"/dashboard/agents/{agent.public_id}/",
+        agent_form(name="Renamed", tts_speed="9", max_duration_seconds="1"),
+    )
+    assert response.status_code == 400
+    page = response.content.decode()
+    assert "Nothing was saved" in page
+    assert "less than or equal to 2.0" in page and "greater than or equal to 10" in page
+    assert 'value="Renamed"' in page  # what the user typed is still there
+    after = Agent.objects.get(pk=agent.pk)
+    assert (after.name, after.tts_speed, after.max_duration_seconds) == (
+        before.name,
+        before.tts_speed,
+        before.max_duration_seconds,
+    )
+
+
+def test_editing_and_deactivating_an_agent(staff, agent):
+    response = staff.post(
+        f"/dashboard/agents/{agent.public_id}/", agent_form(recording_enabled="on")
+    )
+    assert response.status_code == 302
+    assert Agent.objects.get(pk=agent.pk).recording_enabled is True
+    assert staff.post(f"/dashboard/agents/{agent.public_id}/deactivate/").status_code == 302
+    assert Agent.objects.get(pk=agent.pk).is_active is False
+    assert staff.post(f"/dashboard/agents/{agent.public_id}/talk/").status_code == 409
+
+
+def test_talk_to_this_agent_starts_a_call_without_a_key(staff, agent):
+    response = staff.post(f"/dashboard/agents/{agent.public_id}/talk/")
+    assert response.status_code == 201
+    body = response.json()
+    assert f"/ws/{body['session_id']}?token=" in body["websocket_url"] and body["token"]
+    session = CallSession.objects.get(public_id=body["session_id"])
+    assert session.api_key is None and session.context["source"] == "dashboard"
+
+
+@pytest.mark.parametrize("engine", ["espeak", "piper"])
+def test_the_voice_preview_is_audio_in_that_voice(staff, engine):
+    response = staff.get(f"/dashboard/voice-preview/?engine={engine}&speed=1.2&text=Hello+there")
+    assert response.status_code == 200 and response["Content-Type"] == "audio/wav"
+    with wave.open(io.BytesIO(response.content)) as audio:
+        assert audio.getnframes() / audio.getframerate() > 0.3
+
+
+@pytest.mark.parametrize(
+    "query", ["engine=nope", "engine=espeak&speed=5", "engine=espeak&text=" + "a" * 301]
+)
+def test_a_bad_voice_preview_request_gets_a_json_error(staff, query):
+    response = staff.get(f"/dashboard/voice-preview/?{query}")
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "invalid_request"
+
+
+# --- keys and embed -------------------------------------------------------------------------
+
+
+def test_a_new_secret_key_is_shown_once_and_never_stored(staff):
+    response = staff.post("/dashboard/keys/new/", {"kind": "secret", "name": "backend"})
+    assert response.status_code == 200
+    key = ApiKey.objects.get(name="backend")
+    raw = response.context["raw_key"]
+    assert raw.startswith("sk_") and raw in response.content.decode()
+    assert key.public_value == "" and raw not in str(key.__dict__)
+    assert raw not in staff.get("/dashboard/keys/").content.decode()
+
+
+def test_a_public_key_needs_agents_and_origins_and_feeds_the_embed_snippets(staff, agent):
+    response = staff.post("/dashboard/keys/new/", {"kind": "public", "name": "site"})
+    assert response.status_code == 400 and not ApiKey.objects.exists()
+    assert "at least one agent" in response.content.decode()
+    response = staff.post(
+        "/dashboard/keys/new/",
+        {
+            "kind": "public",
+            "name": "site",
+            "agents": [agent.pk],
+            "allowed_origins": "https://shop.example.com\n",
+        },
+    )
+    raw = response.context["raw_key"]
+    key = ApiKey.objects.get(name="site")
+    assert key.allowed_origins == ["https://shop.example.com"]
+    page = staff.get(f"/dashboard/embed/?agent={agent.public_id}&key={key.pk}").content.decode()
+    assert raw in page and agent.public_id in page and "/voice/start" in page
+
+
+def test_revoking_a_key_asks_first(staff):
+    key, _ = make_api_key()
+    assert "cannot be undone" in staff.get(f"/dashboard/keys/{key.pk}/revoke/").content.decode()
+    assert ApiKey.objects.get(pk=key.pk).revoked_at is None
+    staff.post(f"/dashboard/keys/{key.pk}/revoke/")
+    assert ApiKey.objects.get(pk=key.pk).revoked_at is not None
+
+
+# --- calls ----------------------------------------------------------------------------------
+
+
+def test_the_call_history_filters_and_searches_transcripts(staff, agent, call):
+    other = AgentFactory(name="Other")
+    call_session_start(agent=other, api_key=None)
+
+    def listed(query: str) -> list[str]:
+        return [
+            c.public_id for c in staff.get(f"/dashboard/calls/?{query}").context["page"].object_list
+        ]
+
+    assert len(listed("")) == 2
+    assert listed(f"agent={agent.public_id}") == [call.public_id]
+    assert listed("status=ended") == [call.public_id]
+    assert listed("end_reason=user_hangup") == [call.public_id]
+    assert listed("q=saturday") == [call.public_id]
+    assert listed("q=sunday") == []
+    today = timezone.localdate()
+    assert len(listed(f"from={today}&to={today}")) == 2
+    assert listed(f"to={today - timedelta(days=1)}") == []
+    assert len(listed("from=not-a-date&status=bogus")) == 2  # bad filters are ignored
+
+
+def test_the_call_page_shows_the_timeline_context_and_latency(staff, call):
+    page = staff.get(f"/dashboard/calls/{call.public_id}/").content.decode()
+    assert "When do you open on Saturday?" in page and "700 ms to answer" in page
+    assert "&quot;user_name&quot;: &quot;Jane&quot;" in page and "user_hangup" in page
+
+
+def test_exports(staff, call):
+    exported = staff.get(f"/dashboard/calls/{call.public_id}/export.json").json()
+    assert exported["session_id"] == call.public_id and len(exported["transcript"]) == 3
+    assert exported["transcript"][2]["latency_ms"] == 700
+    response = staff.get("/dashboard/calls/export.csv?status=ended")
+    rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
+    assert rows[0][0] == "session_id" and [r[0] for r in rows[1:]] == [call.public_id]
+
+
+def test_analytics_figures(staff, agent, call):
+    response = staff.get("/dashboard/analytics/")
+    figures = response.context["figures"]
+    assert figures["calls"] == 1 and figures["avg_duration_seconds"] == 42.0
+    assert figures["p50_latency_ms"] == 700
+    assert figures["end_reasons"] == [{"end_reason": "user_hangup", "calls": 1}]
+    assert figures["days"][-1]["calls"] == 1 and len(figures["days"]) == 30
+    assert staff.get("/dashboard/analytics/?from=2026-01-10&to=2026-01-01").status_code == 400
