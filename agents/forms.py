@@ -10,13 +10,17 @@ AGENT_FIELDS = [
     "greeting",
     "language",
     "stt_engine",
+    "stt_model_path",
     "tts_engine",
     "tts_voice",
     "tts_speed",
+    "llm_model",
     "llm_temperature",
     "llm_max_tokens",
     "max_duration_seconds",
     "silence_timeout_seconds",
+    "turn_detection",
+    "turn_silence_ms",
     "recording_enabled",
 ]
 

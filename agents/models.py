@@ -30,8 +30,17 @@ class Agent(models.Model):
     greeting = models.TextField(blank=True, help_text="The first thing the agent says.")
     language = models.CharField(max_length=16, default="en")
 
+    class TurnDetection(models.TextChoices):
+        SILENCE = "silence", "Silence only"
+        SMART_TURN = "smart_turn", "Smart Turn (waits out mid-sentence pauses)"
+
     stt_engine = models.CharField(
         max_length=16, choices=SttEngine.choices, default=SttEngine.WHISPER
+    )
+    stt_model_path = models.CharField(
+        max_length=500,
+        blank=True,
+        help_text="Model directory for the STT engine on the server (Vosk); empty = the server setting.",
     )
     tts_engine = models.CharField(max_length=16, choices=TtsEngine.choices, default=TtsEngine.PIPER)
     tts_voice = models.CharField(
@@ -41,6 +50,12 @@ class Agent(models.Model):
         default=1.0, validators=[MinValueValidator(0.5), MaxValueValidator(2.0)]
     )
 
+    llm_model = models.CharField(
+        max_length=500,
+        blank=True,
+        help_text="A packaged model name (qwen2.5-0.5b, smollm2) or the path of a GGUF file on the "
+        "server; empty = the server setting.",
+    )
     llm_temperature = models.FloatField(
         default=0.7, validators=[MinValueValidator(0.0), MaxValueValidator(2.0)]
     )
@@ -53,6 +68,20 @@ class Agent(models.Model):
     )
     silence_timeout_seconds = models.PositiveIntegerField(
         default=30, validators=[MinValueValidator(5), MaxValueValidator(3600)]
+    )
+
+    turn_detection = models.CharField(
+        max_length=16,
+        choices=TurnDetection.choices,
+        default=TurnDetection.SILENCE,
+        help_text="How the agent decides that the caller has finished speaking.",
+    )
+    turn_silence_ms = models.PositiveIntegerField(
+        "end-of-turn silence (ms)",
+        default=600,
+        validators=[MinValueValidator(200), MaxValueValidator(3000)],
+        help_text="Silence after speech that ends the caller's turn. Lower answers sooner; "
+        "higher lets callers pause mid-sentence.",
     )
 
     recording_enabled = models.BooleanField(

@@ -59,13 +59,18 @@ def call_spec_build(session: CallSession) -> CallSpec:
         system_prompt=agent.system_prompt,
         language=agent.language,
         stt_engine=agent.stt_engine,
+        stt_model_path=agent.stt_model_path,
         tts_engine=agent.tts_engine,
         tts_voice=agent.tts_voice,
         tts_speed=agent.tts_speed,
+        llm_model=agent.llm_model,
         llm_temperature=agent.llm_temperature,
         llm_max_tokens=agent.llm_max_tokens,
         max_duration_seconds=agent.max_duration_seconds,
         silence_timeout_seconds=agent.silence_timeout_seconds,
+        turn_detection=agent.turn_detection,
+        turn_silence_ms=agent.turn_silence_ms,
+        recording_enabled=agent.recording_enabled,
         context=dict(session.context),
     )
 

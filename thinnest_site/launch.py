@@ -65,6 +65,7 @@ class LocalProduct:
             # worker would take another's calls.
             "CHANNEL_LAYER_PREFIX": f"p{self.port}",
             "CACHE_KEY_PREFIX": f"p{self.port}",
+            "CELERY_QUEUE": f"p{self.port}",
             **(env or {}),
         }
         self.env.pop("REDIS_URL", None)
@@ -107,6 +108,22 @@ class LocalProduct:
         )
         if self.with_worker:
             self._spawn("worker", [str(BIN / "python"), "manage.py", "run_media_worker"])
+            # Transcripts and webhooks are stored/sent after the call by Celery.
+            self._spawn(
+                "celery",
+                [
+                    str(BIN / "celery"),
+                    "-A",
+                    "thinnest_site",
+                    "worker",
+                    "--pool",
+                    "solo",
+                    "--loglevel",
+                    "INFO",
+                    "-Q",
+                    self.env["CELERY_QUEUE"],
+                ],
+            )
         wait_for_port(self.port, self.processes["daphne"])
         return self
 

@@ -84,13 +84,18 @@ class CallSpec:
     system_prompt: str = ""
     language: str = "en"
     stt_engine: str = "whisper"
+    stt_model_path: str = ""
     tts_engine: str = "piper"
     tts_voice: str = ""
     tts_speed: float = 1.0
+    llm_model: str = ""
     llm_temperature: float = 0.7
     llm_max_tokens: int = 160
     max_duration_seconds: float = 600
     silence_timeout_seconds: float = 30
+    turn_detection: str = "silence"
+    turn_silence_ms: int = 600
+    recording_enabled: bool = False
     context: dict = field(default_factory=dict)
 
     def to_message(self) -> dict:

@@ -63,6 +63,8 @@ class Call:
         self.pipeline: CallPipeline = pipeline_create(spec, self.track, self)
         self.pc = RTCPeerConnection(rtc_configuration(settings.ICE_SERVERS))
         self.tasks: list[asyncio.Task] = []
+        # Turns on their way to the buffer: the call's last store waits for them.
+        self.turn_writes: set[asyncio.Task] = set()
         self.inbound_readers: list[asyncio.Task] = []
 
     # --- CallEvents, for the pipeline --------------------------------------------------------
@@ -73,9 +75,11 @@ class Call:
 
     def record_turn(self, turn: dict) -> None:
         # A Redis RPUSH: quick, but not on the event loop.
-        self.worker.spawn(
+        task = self.worker.spawn(
             database_sync_to_async(call_turn_record)(session_id=self.session_id, turn=turn)
         )
+        self.turn_writes.add(task)
+        task.add_done_callback(self.turn_writes.discard)
 
     def end_call(self, reason: str) -> None:
         self.worker.spawn(self.worker.end_call(self, reason))
@@ -476,6 +480,9 @@ class MediaWorker:
         await asyncio.gather(*(t for t in call.tasks if t is not current), return_exceptions=True)
         with contextlib.suppress(Exception):
             await call.pipeline.close()
+        # The pipeline records the reply a hang-up cut short as it closes; the store that the
+        # stats save queues below must find it in the buffer.
+        await asyncio.gather(*list(call.turn_writes), return_exceptions=True)
         call.track.stop()
         with contextlib.suppress(Exception):
             await call.pc.close()

@@ -265,3 +265,20 @@ async def test_the_guess_is_shown_as_a_partial_before_the_final_text(speech, set
         assert user[0]["text"] == user[1]["text"] and "bread" in user[1]["text"].lower()
     finally:
         await call.close()
+
+
+async def test_hanging_up_mid_reply_keeps_what_the_caller_heard():
+    call = Call(
+        greeting="Hello and welcome to the bakery. We have fresh bread, cakes and pastries every day, "
+        "and today we have a special offer on croissants and apple pies for all our customers."
+    )
+    try:
+        await call.pipeline.start()
+        await call.events.wait_for(lambda e: e["type"] == "agent_speaking")
+        await asyncio.sleep(1.5)
+    finally:
+        await call.close()
+    assert [turn["role"] for turn in call.events.turns] == ["agent"]
+    heard = call.events.turns[0]["text"]
+    assert heard.startswith("Hello")
+    assert len(heard) < len(call.pipeline.spec.greeting)

@@ -101,6 +101,8 @@ class ConversationPipeline:
             self._reply = asyncio.create_task(self._speak_greeting())
 
     async def close(self) -> None:
+        # A hang-up in the middle of a reply: the transcript keeps what the caller heard of it.
+        self.interrupt()
         self._cancel.set()
         if self._reply:
             self._reply.cancel()
