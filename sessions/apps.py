@@ -6,3 +6,6 @@ class CallSessionsConfig(AppConfig):
     name = "sessions"
     label = "call_sessions"
     verbose_name = "Calls"
+
+    def ready(self) -> None:
+        from sessions import signals  # noqa: F401

@@ -15,3 +15,8 @@ def call_transcript_store(session_id: str) -> None:
 def calls_finalize_abandoned() -> None:
     for session_id in services.calls_finalize_abandoned():
         call_transcript_store.delay(session_id)
+
+
+@shared_task
+def call_recordings_purge() -> int:
+    return services.call_recordings_purge()

@@ -7,7 +7,7 @@ import json
 from datetime import date, timedelta
 
 from django.core.paginator import Paginator
-from django.http import JsonResponse, StreamingHttpResponse
+from django.http import FileResponse, Http404, JsonResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
 
@@ -147,6 +147,17 @@ def call_detail(request, public_id: str):
             "nav": "calls",
         },
     )
+
+
+@staff_required
+def call_recording(request, public_id: str):
+    """The recording, to staff only: recordings are never served from a public URL."""
+    call = get_object_or_404(CallSession.objects.exclude(recording=""), public_id=public_id)
+    try:
+        handle = call.recording.open("rb")
+    except FileNotFoundError as exc:
+        raise Http404("The recording file is gone.") from exc
+    return FileResponse(handle, content_type="audio/ogg", filename=f"{call.public_id}.ogg")
 
 
 @staff_required

@@ -77,6 +77,7 @@ def dashboard_urls(agent, call, key) -> list[str]:
         "/dashboard/calls/export.csv",
         f"/dashboard/calls/{call.public_id}/",
         f"/dashboard/calls/{call.public_id}/export.json",
+        f"/dashboard/calls/{call.public_id}/recording.ogg",
         "/dashboard/analytics/",
         "/dashboard/password/",
         "/dashboard/voice-preview/?engine=espeak&text=hi",
@@ -128,6 +129,8 @@ def test_anonymous_posts_change_nothing(client, agent):
 def test_every_page_renders_for_staff(staff, agent, call):
     key, _ = make_api_key(kind="public", agents=[agent], origins=["https://shop.example.com"])
     for url in dashboard_urls(agent, call, key):
+        if url.endswith("recording.ogg"):
+            continue  # this call has none (tests/sessions/test_recordings.py plays one)
         assert staff.get(url).status_code == 200, url
 
 
@@ -174,6 +177,8 @@ def agent_form(**overrides) -> dict:
         "llm_max_tokens": "160",
         "max_duration_seconds": "600",
         "silence_timeout_seconds": "30",
+        "turn_detection": "silence",
+        "turn_silence_ms": "600",
     }
     data.update(overrides)
     return data
@@ -333,3 +338,17 @@ def test_analytics_figures(staff, agent, call):
     assert figures["end_reasons"] == [{"end_reason": "user_hangup", "calls": 1}]
     assert figures["days"][-1]["calls"] == 1 and len(figures["days"]) == 30
     assert staff.get("/dashboard/analytics/?from=2026-01-10&to=2026-01-01").status_code == 400
+
+
+def test_the_end_of_turn_settings_are_saved_and_checked(staff, agent):
+    url = f"/dashboard/agents/{agent.public_id}/"
+    response = staff.post(url, agent_form(turn_detection="smart_turn", turn_silence_ms="900"))
+    assert response.status_code == 302
+    agent.refresh_from_db()
+    assert (agent.turn_detection, agent.turn_silence_ms) == ("smart_turn", 900)
+
+    response = staff.post(url, agent_form(turn_silence_ms="50", turn_detection="guess"))
+    assert response.status_code == 400
+    assert "greater than or equal to 200" in response.content.decode()
+    agent.refresh_from_db()
+    assert agent.turn_silence_ms == 900

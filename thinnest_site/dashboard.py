@@ -64,5 +64,8 @@ def urlpatterns_build():
         path("calls/export.csv", call_views.call_list_csv, name="call_list_csv"),
         path("calls/<str:public_id>/", call_views.call_detail, name="call_detail"),
         path("calls/<str:public_id>/export.json", call_views.call_export, name="call_export"),
+        path(
+            "calls/<str:public_id>/recording.ogg", call_views.call_recording, name="call_recording"
+        ),
         path("analytics/", call_views.analytics, name="analytics"),
     ]

@@ -161,6 +161,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "sessions.tasks.calls_finalize_abandoned",
         "schedule": env.float("CALL_FINALIZE_INTERVAL_SECONDS", default=60.0),
     },
+    "purge-old-recordings": {
+        "task": "sessions.tasks.call_recordings_purge",
+        "schedule": 3600.0,
+    },
 }
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -190,6 +194,9 @@ STORAGES = {
 }
 MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(VAR_DIR / "media")))
 MEDIA_URL = "/media/"
+# Call recordings (agents with recording on) are deleted this many days after the call; 0 keeps
+# them until the call is deleted. Staff play them through the dashboard, never from MEDIA_URL.
+RECORDING_RETENTION_DAYS = env.int("RECORDING_RETENTION_DAYS", default=90)
 
 LOGIN_URL = "/dashboard/login/"
 LOGIN_REDIRECT_URL = "/dashboard/"

@@ -110,10 +110,13 @@ class AgentAudioTrack(MediaStreamTrack):
         *,
         on_playback_start: Callable[[], None] | None = None,
         on_playback_end: Callable[[], None] | None = None,
+        on_frame: Callable[[bytes], None] | None = None,
     ) -> None:
         super().__init__()
         self.on_playback_start = on_playback_start
         self.on_playback_end = on_playback_end
+        # Every frame sent, silence included (the call's recorder).
+        self.on_frame = on_frame
         self._pending = bytearray()
         self._playing = False
         self._idle = asyncio.Event()
@@ -181,6 +184,8 @@ class AgentAudioTrack(MediaStreamTrack):
             self._idle.set()
 
         self.frames_sent += 1
+        if self.on_frame:
+            self.on_frame(chunk)
         return track_frame(chunk, pts)
 
     def stop(self) -> None:

@@ -12,6 +12,8 @@ import gc
 import os
 import time
 
+import av
+import numpy as np
 import pytest
 from aiortc import RTCPeerConnection
 from channels.db import database_sync_to_async
@@ -470,3 +472,57 @@ async def test_resuming_a_call_the_worker_no_longer_has_ends_it(worker):
         assert ended["reason"] == "connection_lost"
     finally:
         await consumer.close()
+
+
+async def test_a_recorded_call_stores_both_sides_mixed_in_one_opus_file(worker, settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path
+    spec = await new_session(greeting="Welcome to the recorded line.", recording_enabled=True)
+    consumer, browser = StandInConsumer(spec), FakeBrowser()
+    await consumer.open()
+    try:
+        browser.microphone.say(tone(1.0, frequency=5000))
+        await consumer.connect(browser)
+        await consumer.wait_for(lambda m: m.get("event", {}).get("type") == "agent_listening")
+        await consumer.to_worker(protocol.CALL_CLOSE, reason="user_hangup")
+        await wait_until(lambda: not worker.calls)
+    finally:
+        await browser.close()
+        await consumer.close()
+
+    session = await database_sync_to_async(CallSession.objects.get)(public_id=spec.session_id)
+    assert session.recording.name.endswith(f"{spec.session_id}.ogg")
+    path = tmp_path / session.recording.name
+    with av.open(str(path)) as container:
+        stream = container.streams.audio[0]
+        assert stream.codec_context.name == "opus"
+        pcm = np.concatenate(
+            [frame.to_ndarray().reshape(-1) for frame in container.decode(stream)]
+        ).astype(np.float32)
+        rate = stream.rate
+    assert len(pcm) / rate >= 1.5  # the caller's second and the greeting
+    # Both sides are in it: the caller's 5 kHz tone (a sharp peak no voice makes) and the
+    # agent's voice (energy between 200 Hz and 4 kHz, where the tone has none).
+    spectrum = np.abs(np.fft.rfft(pcm))
+    freqs = np.fft.rfftfreq(len(pcm), 1 / rate)
+    near_tone = spectrum[(freqs > 4500) & (freqs < 5500)]
+    assert spectrum[(freqs > 4990) & (freqs < 5010)].max() > 20 * np.median(near_tone)
+    assert spectrum[(freqs > 200) & (freqs < 4000)].sum() > 0.3 * spectrum.sum()
+
+
+async def test_an_unrecorded_call_stores_no_recording(worker, settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path
+    spec = await new_session(greeting="Welcome.")
+    consumer, browser = StandInConsumer(spec), FakeBrowser()
+    await consumer.open()
+    try:
+        browser.microphone.say(tone(0.5))
+        await consumer.connect(browser)
+        await consumer.wait_for(lambda m: m.get("event", {}).get("type") == "agent_listening")
+        await consumer.to_worker(protocol.CALL_CLOSE, reason="user_hangup")
+        await wait_until(lambda: not worker.calls)
+    finally:
+        await browser.close()
+        await consumer.close()
+    session = await database_sync_to_async(CallSession.objects.get)(public_id=spec.session_id)
+    assert not session.recording
+    assert not any(tmp_path.rglob("*.ogg"))
