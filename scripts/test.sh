@@ -9,6 +9,11 @@ setup_frontend
 cd "$ROOT"
 PY="$VENV/bin/python"
 
+# The React package has a build and tests of its own; its example app is what
+# tests/e2e/test_react.py serves. npm needs the registry, so this runs before the netns.
+echo "==> widget/react (@thinnest/embed-sdk): build, unit tests, example app"
+(cd "$ROOT/widget/react" && npm ci --no-audit --no-fund --silent && npm run build && npm test && npm run build:example)
+
 echo "==> ruff"
 "$VENV/bin/ruff" check .
 "$VENV/bin/ruff" format --check .

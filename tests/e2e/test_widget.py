@@ -6,14 +6,11 @@ the key differ. Screenshots go to test-artifacts/widget/.
 
 from __future__ import annotations
 
-import threading
-from functools import partial
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
-from thinnest_site.launch import free_port
+from tests.e2e.customer_site import Site, public_key_for
 
 pytestmark = pytest.mark.e2e
 
@@ -65,31 +62,6 @@ window.events.push(['transcript', data]);
 MINIMAL_PAGE = (Path(__file__).parent / "minimal_example.html").read_text()
 
 
-class Site:
-    """A customer's web site: static pages on an origin of their own."""
-
-    def __init__(self, directory: Path) -> None:
-        self.directory = directory
-        self.port = free_port()
-        self.origin = f"http://127.0.0.1:{self.port}"
-        handler = partial(_QuietHandler, directory=str(directory))
-        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def page(self, name: str, html: str) -> str:
-        (self.directory / name).write_text(html)
-        return f"{self.origin}/{name}"
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
-class _QuietHandler(SimpleHTTPRequestHandler):
-    def log_message(self, *args) -> None:
-        pass
-
-
 @pytest.fixture
 def site(tmp_path):
     site = Site(tmp_path)
@@ -102,14 +74,6 @@ def other_site(tmp_path_factory):
     site = Site(tmp_path_factory.mktemp("other-site"))
     yield site
     site.close()
-
-
-def public_key_for(product, origin: str) -> str:
-    agent_id = product.credentials["agent_id"]
-    created = product.manage_json(
-        "create_api_key", "--kind", "public", "--agent", agent_id, "--origin", origin
-    )
-    return created["key"]
 
 
 def shop_page(product, site, api_key: str, *, position="bottom-right", theme="light") -> str:

@@ -1,0 +1,106 @@
+/**
+ * The parts of the product's browser API (served at `/widget.js`: static/embed/sdk.js followed
+ * by static/embed/widget.js) that this package uses. The product's scripts are the source of
+ * truth; these declarations follow them.
+ */
+
+export type WidgetPosition = 'bottom-right' | 'bottom-left';
+export type WidgetTheme = 'light' | 'dark';
+
+/** What onError receives: the widget's `call:error` payload. */
+export interface ThinnestError {
+  error: string;
+  code?: string;
+}
+
+export interface ThinnestTranscript {
+  role: 'user' | 'agent';
+  text: string;
+  final: boolean;
+}
+
+export type CallStatus =
+  | 'idle'
+  | 'connecting'
+  | 'connected'
+  | 'agent_speaking'
+  | 'listening'
+  | 'reconnecting'
+  | 'ended'
+  | 'error';
+
+/** The options of `new ThinnestAI.Widget(options)` and `ThinnestAI.init(options)`. */
+export interface ThinnestWidgetOptions {
+  agentId: string;
+  apiKey: string;
+  position?: WidgetPosition;
+  theme?: WidgetTheme;
+  greeting?: string;
+  primaryColor?: string;
+  autoOpen?: boolean;
+  context?: Record<string, unknown>;
+  serverUrl?: string;
+  fallbackPhone?: string;
+  requestMicrophoneEarly?: boolean;
+  onCallStart?: (sessionId: string) => void;
+  onCallEnd?: (sessionId: string, duration: number) => void;
+  onError?: (error: ThinnestError) => void;
+  onTranscript?: (transcript: ThinnestTranscript) => void;
+}
+
+type Handler = (data: any) => void;
+
+export interface ThinnestEmitter {
+  on(event: string, callback: Handler): unknown;
+  off(event: string, callback?: Handler): unknown;
+}
+
+/** One call (`ThinnestAI.createCall`). */
+export interface ThinnestCallSession extends ThinnestEmitter {
+  readonly sessionId: string | null;
+  readonly status: CallStatus;
+  readonly muted: boolean;
+  readonly duration: number;
+  connect(): Promise<ThinnestCallSession>;
+  disconnect(): Promise<void>;
+  mute(muted?: boolean): boolean;
+}
+
+export interface CreateCallOptions {
+  agentId?: string;
+  apiKey?: string;
+  context?: Record<string, unknown>;
+  serverUrl?: string;
+  /** Your backend starts the call with its secret key and returns {session_id, token, websocket_url}. */
+  startSession?: () => Promise<{ session_id: string; token: string; websocket_url: string }>;
+  reconnectTimeout?: number;
+}
+
+/** One widget on the page (`new ThinnestAI.Widget(options)`). */
+export interface ThinnestWidget extends ThinnestEmitter {
+  readonly options: ThinnestWidgetOptions;
+  readonly call: ThinnestCallSession | null;
+  readonly host: HTMLElement;
+  open(): void;
+  close(): void;
+  toggle(): void;
+  startCall(): Promise<ThinnestCallSession | null>;
+  endCall(): Promise<void>;
+  destroy(): void;
+}
+
+export interface ThinnestAIGlobal {
+  version: string;
+  serverUrl: string;
+  createCall(options: CreateCallOptions): Promise<ThinnestCallSession>;
+  Widget: new (options: ThinnestWidgetOptions) => ThinnestWidget;
+  isSupported(): boolean;
+  unsupportedReason(): string | null;
+  requestMicrophone(): Promise<MediaStream>;
+}
+
+declare global {
+  interface Window {
+    ThinnestAI?: ThinnestAIGlobal;
+  }
+}
