@@ -1,11 +1,13 @@
 from __future__ import annotations
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.utils.html import format_html
 
-from agents.models import Agent, ApiKey
+from agents.models import Agent, ApiKey, WebhookDelivery, WebhookEndpoint
 from agents.services import api_key_create, api_key_revoke, api_key_rules_check, api_key_update
+from agents.webhooks import WebhookUrlError, webhook_url_check
 from thinnest_site.errors import InvalidRequest
 
 
@@ -119,3 +121,58 @@ class ApiKeyAdmin(admin.ModelAdmin):
         for api_key in queryset:
             api_key_revoke(api_key=api_key)
         self.message_user(request, f"Revoked {queryset.count()} key(s).", messages.SUCCESS)
+
+
+class WebhookDeliveryInline(admin.TabularInline):
+    model = WebhookDelivery
+    fields = ["event", "event_id", "status", "attempts", "last_status_code", "created_at"]
+    readonly_fields = fields
+    extra = 0
+    max_num = 0
+    show_change_link = True
+    ordering = ["-created_at"]
+
+
+class WebhookEndpointForm(forms.ModelForm):
+    url = forms.URLField(label="URL", max_length=500, assume_scheme="https")
+
+    class Meta:
+        model = WebhookEndpoint
+        fields = ["agent", "url", "events", "is_active"]
+
+    def clean_url(self) -> str:
+        # The same rule as the dashboard and the service: https only, except a local receiver.
+        try:
+            return webhook_url_check(
+                self.cleaned_data["url"],
+                allow_http_localhost=settings.WEBHOOK_ALLOW_HTTP_LOCALHOST,
+            )
+        except WebhookUrlError as exc:
+            raise forms.ValidationError(str(exc)) from exc
+
+
+@admin.register(WebhookEndpoint)
+class WebhookEndpointAdmin(admin.ModelAdmin):
+    form = WebhookEndpointForm
+    list_display = ["url", "agent", "is_active", "created_at"]
+    list_filter = ["is_active"]
+    search_fields = ["url", "agent__name", "agent__public_id"]
+    readonly_fields = ["secret", "created_at"]
+    fields = ["agent", "url", "events", "is_active", "secret", "created_at"]
+    inlines = [WebhookDeliveryInline]
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(admin.ModelAdmin):
+    """The delivery log, read only: deliveries are made and updated by the sending task."""
+
+    list_display = ["event_id", "event", "endpoint", "status", "attempts", "last_status_code"]
+    list_filter = ["status", "event"]
+    search_fields = ["event_id", "session_id", "endpoint__url"]
+    list_select_related = ["endpoint"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False

@@ -1,8 +1,10 @@
 from __future__ import annotations
 
 from django import forms
+from django.conf import settings
 
-from agents.models import Agent, ApiKey
+from agents.models import Agent, ApiKey, WebhookEndpoint
+from agents.webhooks import WebhookUrlError, webhook_url_check
 
 AGENT_FIELDS = [
     "name",
@@ -60,3 +62,28 @@ class ApiKeyForm(forms.Form):
             for line in self.cleaned_data["allowed_origins"].splitlines()
             if line.strip()
         ]
+
+
+class WebhookEndpointForm(forms.Form):
+    url = forms.URLField(
+        label="URL",
+        max_length=500,
+        assume_scheme="https",
+        # A text input: the dashboard styles those (and the field validates the URL anyway).
+        widget=forms.TextInput(attrs={"placeholder": "https://example.com/hooks/thinnest"}),
+        help_text="Receives a signed JSON POST for each event. https:// only.",
+    )
+    events = forms.MultipleChoiceField(
+        choices=WebhookEndpoint.Event.choices,
+        initial=WebhookEndpoint.Event.values,
+        widget=forms.CheckboxSelectMultiple,
+    )
+
+    def clean_url(self) -> str:
+        try:
+            return webhook_url_check(
+                self.cleaned_data["url"],
+                allow_http_localhost=settings.WEBHOOK_ALLOW_HTTP_LOCALHOST,
+            )
+        except WebhookUrlError as exc:
+            raise forms.ValidationError(str(exc)) from exc

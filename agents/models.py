@@ -154,3 +154,94 @@ class ApiKey(models.Model):
     @property
     def is_revoked(self) -> bool:
         return self.revoked_at is not None
+
+
+def new_webhook_secret() -> str:
+    return public_id("whsec", 32)
+
+
+def new_webhook_event_id() -> str:
+    return public_id("evt", 24)
+
+
+def default_webhook_events() -> list[str]:
+    return ["call.started", "call.ended"]
+
+
+class WebhookEndpoint(models.Model):
+    """An HTTPS URL that receives an agent's call events, signed with ``secret``.
+
+    The secret is stored as is (not hashed like API keys): every delivery is signed with it, and
+    staff read it in the dashboard to configure the receiver."""
+
+    class Event(models.TextChoices):
+        CALL_STARTED = "call.started", "call.started: the call is connected and media flows"
+        CALL_ENDED = "call.ended", "call.ended: with the transcript and stats"
+
+    agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="webhooks")
+    url = models.URLField("URL", max_length=500)
+    secret = models.CharField(max_length=64, default=new_webhook_secret, editable=False)
+    events = models.JSONField(default=default_webhook_events)
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(db_default=Now(), editable=False)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return self.url
+
+
+class WebhookDelivery(models.Model):
+    """One event for one endpoint, and what happened to its attempts.
+
+    ``event_id`` goes out in the ``Thinnest-Delivery`` header: it stays the same across retries,
+    so a receiver can drop a delivery it already processed."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        SUCCEEDED = "succeeded"
+        FAILED = "failed"  # every attempt failed
+
+    TEST_EVENT = "webhook.test"
+
+    endpoint = models.ForeignKey(
+        WebhookEndpoint, on_delete=models.CASCADE, related_name="deliveries"
+    )
+    event = models.CharField(max_length=32)
+    event_id = models.CharField(
+        max_length=40, unique=True, default=new_webhook_event_id, editable=False
+    )
+    # The call's public id, not a foreign key: the log outlives a deleted call. Empty for test
+    # events.
+    session_id = models.CharField(max_length=40, blank=True)
+    payload = models.JSONField()
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    last_status_code = models.PositiveIntegerField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    # A lease: an attempt in flight holds the delivery until then, so a duplicate task waits
+    # instead of sending in parallel; a worker that died mid-attempt gives it up when it passes.
+    locked_until = models.DateTimeField(null=True, blank=True, editable=False)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(db_default=Now(), editable=False)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name_plural = "webhook deliveries"
+        constraints = [
+            # One delivery per call event and endpoint, however often the event is emitted
+            # (storing a transcript runs more than once per call).
+            models.UniqueConstraint(
+                fields=["endpoint", "event", "session_id"],
+                condition=~models.Q(session_id=""),
+                name="webhook_delivery_once_per_call_event",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["endpoint", "-created_at"], name="webhook_delivery_endpoint_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event} {self.event_id}"

@@ -2,16 +2,41 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
+from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
+from django.db.models import F, Q
 from django.utils import timezone
 
-from agents.models import Agent, ApiKey
+from agents.models import (
+    Agent,
+    ApiKey,
+    WebhookDelivery,
+    WebhookEndpoint,
+    new_webhook_event_id,
+)
 from agents.origins import normalize_origins
+from agents.webhooks import (
+    DELIVERY_HEADER,
+    EVENT_HEADER,
+    SIGNATURE_HEADER,
+    USER_AGENT,
+    PostResult,
+    WebhookUrlError,
+    webhook_body_encode,
+    webhook_post,
+    webhook_signature_header,
+    webhook_url_check,
+)
 from thinnest_site.errors import InvalidRequest
 from thinnest_site.ids import random_token
+
+if TYPE_CHECKING:
+    from sessions.models import CallSession
 
 _KEY_PREFIXES = {ApiKey.Kind.SECRET: "sk", ApiKey.Kind.PUBLIC: "pk"}
 _PREFIX_BODY_LENGTH = 8
@@ -141,3 +166,174 @@ def api_key_mark_used(*, api_key: ApiKey) -> None:
         return
     ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=now)
     api_key.last_used_at = now
+
+
+# --- webhooks ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WebhookAttempt:
+    delivered: bool  # this attempt got a 2xx
+    retry_in: float | None  # seconds until the next attempt is due; None: no attempt is due
+
+
+def webhook_endpoint_create(
+    *, agent: Agent, url: str, events: Sequence[str] | None = None
+) -> WebhookEndpoint:
+    try:
+        url = webhook_url_check(url, allow_http_localhost=settings.WEBHOOK_ALLOW_HTTP_LOCALHOST)
+    except WebhookUrlError as exc:
+        raise InvalidRequest(str(exc), code="invalid_url") from exc
+    events = list(WebhookEndpoint.Event.values if events is None else events)
+    unknown = sorted(set(events) - set(WebhookEndpoint.Event.values))
+    if unknown or not events:
+        raise InvalidRequest(
+            f"events must be one or more of {', '.join(WebhookEndpoint.Event.values)}."
+        )
+    endpoint = WebhookEndpoint(agent=agent, url=url, events=events)
+    endpoint.full_clean()
+    endpoint.save()
+    return endpoint
+
+
+def webhook_endpoint_delete(*, endpoint: WebhookEndpoint) -> None:
+    """Deletes its delivery log too; a send already queued finds nothing and does nothing."""
+    endpoint.delete()
+
+
+def _webhook_envelope(*, event_id: str, event: str, data: dict) -> dict:
+    return {"id": event_id, "type": event, "created_at": timezone.now().isoformat(), "data": data}
+
+
+def webhook_event_emit(*, session: CallSession, event: str) -> list[WebhookDelivery]:
+    """Record ``event`` for each of the call's agent's endpoints that wants it, and queue the
+    sends for after the commit.
+
+    Emitting again for the same call and event creates nothing: the delivery is unique per
+    (endpoint, event, call). It does refresh a ``call.ended`` delivery no attempt has sent yet,
+    because the transcript is stored again when the media worker's last turns arrive."""
+    from agents.selectors import webhook_call_data_build, webhook_endpoints_for_event
+
+    endpoints = webhook_endpoints_for_event(agent_id=session.agent_id, event=event)
+    if not endpoints:
+        return []
+    data = webhook_call_data_build(session=session, event=event)
+    queued = []
+    for endpoint in endpoints:
+        event_id = new_webhook_event_id()
+        delivery, created = WebhookDelivery.objects.get_or_create(
+            endpoint=endpoint,
+            event=event,
+            session_id=session.public_id,
+            defaults={
+                "event_id": event_id,
+                "payload": _webhook_envelope(event_id=event_id, event=event, data=data),
+            },
+        )
+        if not created:
+            refreshed = WebhookDelivery.objects.filter(
+                pk=delivery.pk, status=WebhookDelivery.Status.PENDING, attempts=0
+            ).update(payload={**delivery.payload, "data": data})
+            if not refreshed:
+                continue
+        queued.append(delivery)
+        # call.ended waits a moment so that the worker's closing turns can still join it.
+        delay = (
+            settings.WEBHOOK_CALL_ENDED_DELAY_SECONDS
+            if event == WebhookEndpoint.Event.CALL_ENDED
+            else 0
+        )
+        _webhook_delivery_enqueue(delivery.pk, countdown=delay)
+    return queued
+
+
+def webhook_test_send(*, endpoint: WebhookEndpoint) -> WebhookDelivery:
+    """A ``webhook.test`` event, so staff can check the receiver and its signature check."""
+    event_id = new_webhook_event_id()
+    data = {
+        "agent_id": endpoint.agent.public_id,
+        "message": "A test event sent from the thinnest dashboard.",
+    }
+    delivery = WebhookDelivery.objects.create(
+        endpoint=endpoint,
+        event=WebhookDelivery.TEST_EVENT,
+        event_id=event_id,
+        payload=_webhook_envelope(event_id=event_id, event=WebhookDelivery.TEST_EVENT, data=data),
+    )
+    _webhook_delivery_enqueue(delivery.pk)
+    return delivery
+
+
+def _webhook_delivery_enqueue(delivery_id: int, *, countdown: float = 0) -> None:
+    from agents.tasks import webhook_delivery_send  # tasks import this module
+
+    # robust: a broker that is down must not fail the call that emitted the event; the delivery
+    # stays pending in the log.
+    transaction.on_commit(
+        lambda: webhook_delivery_send.apply_async((delivery_id,), countdown=countdown or None),
+        robust=True,
+    )
+
+
+def webhook_retry_delay(attempts: int) -> float:
+    """Exponential backoff after ``attempts`` failed attempts, capped."""
+    base = settings.WEBHOOK_RETRY_BACKOFF_SECONDS
+    return float(min(settings.WEBHOOK_RETRY_BACKOFF_MAX_SECONDS, base * 2 ** (attempts - 1)))
+
+
+def webhook_delivery_send(*, delivery_id: int) -> WebhookAttempt:
+    """Make one attempt at a pending delivery and log it on the delivery.
+
+    The attempt first claims the delivery with a conditional UPDATE (pending, and no lease held):
+    a delivery that succeeded, failed for good, or is being sent by another worker right now is
+    left alone, so a task that runs twice, or two tasks at once, send it once."""
+    now = timezone.now()
+    timeout = settings.WEBHOOK_TIMEOUT_SECONDS
+    claimed = WebhookDelivery.objects.filter(
+        Q(locked_until__isnull=True) | Q(locked_until__lt=now),
+        pk=delivery_id,
+        status=WebhookDelivery.Status.PENDING,
+    ).update(
+        attempts=F("attempts") + 1,
+        # Longer than any attempt can take, so the lease outlives a live attempt.
+        locked_until=now + timedelta(seconds=timeout + 30),
+    )
+    if not claimed:
+        return WebhookAttempt(delivered=False, retry_in=None)
+    delivery = WebhookDelivery.objects.select_related("endpoint").get(pk=delivery_id)
+    endpoint = delivery.endpoint
+
+    if endpoint.is_active:
+        body = webhook_body_encode(delivery.payload)
+        result = webhook_post(
+            url=endpoint.url,
+            body=body,
+            headers={
+                "Content-Type": "application/json",
+                "User-Agent": USER_AGENT,
+                EVENT_HEADER: delivery.event,
+                DELIVERY_HEADER: delivery.event_id,
+                SIGNATURE_HEADER: webhook_signature_header(endpoint.secret, body),
+            },
+            timeout=timeout,
+        )
+    else:
+        result = PostResult(ok=False, status_code=None, error="The endpoint is disabled.")
+
+    done = timezone.now()
+    fields: dict = {
+        "locked_until": None,
+        "last_status_code": result.status_code,
+        "last_error": result.error[:2000],
+    }
+    retry_in = None
+    if result.ok:
+        fields.update(status=WebhookDelivery.Status.SUCCEEDED, delivered_at=done)
+        fields["next_attempt_at"] = None
+    elif delivery.attempts >= settings.WEBHOOK_MAX_ATTEMPTS or not endpoint.is_active:
+        fields.update(status=WebhookDelivery.Status.FAILED, next_attempt_at=None)
+    else:
+        retry_in = webhook_retry_delay(delivery.attempts)
+        fields["next_attempt_at"] = done + timedelta(seconds=retry_in)
+    WebhookDelivery.objects.filter(pk=delivery_id).update(**fields)
+    return WebhookAttempt(delivered=result.ok, retry_in=retry_in)

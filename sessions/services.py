@@ -14,10 +14,10 @@ from django.db import transaction
 from django.utils import timezone
 from rest_framework import status
 
-from agents.models import Agent, ApiKey
+from agents.models import Agent, ApiKey, WebhookEndpoint
 from agents.origins import origin_matches
 from agents.selectors import agent_get_active, api_key_allows_agent
-from agents.services import api_key_mark_used
+from agents.services import api_key_mark_used, webhook_event_emit
 from sessions.models import CallSession, TranscriptEntry
 from sessions.turn_buffer import turn_buffer_append, turn_buffer_read, turn_buffer_release
 from thinnest_site.errors import ApplicationError, Forbidden, InvalidRequest, NotFound
@@ -178,10 +178,13 @@ def call_session_media_stats_save(*, session_id: str, stats: dict) -> None:
 
 def call_session_activate(*, session_id: str) -> CallSession | None:
     """Media is flowing: the call becomes ``active`` and its clock starts."""
-    CallSession.objects.filter(public_id=session_id, status=CallSession.Status.CONNECTING).update(
-        status=CallSession.Status.ACTIVE, started_at=timezone.now()
-    )
-    return CallSession.objects.filter(public_id=session_id).first()
+    activated = CallSession.objects.filter(
+        public_id=session_id, status=CallSession.Status.CONNECTING
+    ).update(status=CallSession.Status.ACTIVE, started_at=timezone.now())
+    session = CallSession.objects.filter(public_id=session_id).first()
+    if activated and session is not None:
+        webhook_event_emit(session=session, event=WebhookEndpoint.Event.CALL_STARTED)
+    return session
 
 
 _FINAL_STATUSES = (
@@ -280,6 +283,9 @@ def call_transcript_store(*, session_id: str) -> CallSession:
     }
     session.save(update_fields=["stats"])
     transaction.on_commit(lambda: turn_buffer_release(session_id))
+    # Only calls that had a call.started (media flowed) get a call.ended.
+    if session.status == CallSession.Status.ENDED:
+        webhook_event_emit(session=session, event=WebhookEndpoint.Event.CALL_ENDED)
     return session
 
 

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import factory
 
-from agents.models import Agent, ApiKey
-from agents.services import api_key_create
+from agents.models import Agent, ApiKey, WebhookEndpoint
+from agents.services import api_key_create, webhook_endpoint_create
 
 
 class AgentFactory(factory.django.DjangoModelFactory):
@@ -31,3 +31,8 @@ def make_api_key(
         allowed_origins=list(origins),
         rate_limit_per_minute=rate_limit_per_minute,
     )
+
+
+def make_webhook(*, agent: Agent, url: str, events=None) -> WebhookEndpoint:
+    """An endpoint made by the real service, so tests see the URL rule as users do."""
+    return webhook_endpoint_create(agent=agent, url=url, events=events)

@@ -276,6 +276,19 @@ BARGE_IN_MIN_SPEECH_MS = env.int("BARGE_IN_MIN_SPEECH_MS", default=120)
 DEMO_AGENT_ID = env.str("DEMO_AGENT_ID", default="agent_demo")
 DEMO_ENABLED = env.bool("DEMO_ENABLED", default=True)
 
+# --- Webhooks (per agent, see README) -----------------------------------------------------------
+
+# Allow http:// webhook URLs to 127.0.0.1/localhost (a receiver on this machine); otherwise https only.
+WEBHOOK_ALLOW_HTTP_LOCALHOST = env.bool("WEBHOOK_ALLOW_HTTP_LOCALHOST", default=DEBUG)
+# Seconds one delivery attempt may take (connect and answer).
+WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=5.0)
+# Attempts per delivery before it is marked failed; retries wait 15 s, 30 s, 60 s... (capped).
+WEBHOOK_MAX_ATTEMPTS = env.int("WEBHOOK_MAX_ATTEMPTS", default=8)
+WEBHOOK_RETRY_BACKOFF_SECONDS = env.float("WEBHOOK_RETRY_BACKOFF_SECONDS", default=15.0)
+WEBHOOK_RETRY_BACKOFF_MAX_SECONDS = env.float("WEBHOOK_RETRY_BACKOFF_MAX_SECONDS", default=3600.0)
+# call.ended waits this long, so the media worker's closing turns make it into the transcript.
+WEBHOOK_CALL_ENDED_DELAY_SECONDS = env.float("WEBHOOK_CALL_ENDED_DELAY_SECONDS", default=3.0)
+
 # --- Django REST framework ---------------------------------------------------------------------
 
 REST_FRAMEWORK = {

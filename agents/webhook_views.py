@@ -1,0 +1,107 @@
+"""Dashboard pages for an agent's webhooks and their delivery log (server-rendered, staff only)."""
+
+from __future__ import annotations
+
+import json
+
+from django.contrib import messages
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from agents.forms import WebhookEndpointForm
+from agents.models import Agent, WebhookDelivery, WebhookEndpoint
+from agents.selectors import webhook_delivery_list, webhook_endpoint_list
+from agents.services import webhook_endpoint_create, webhook_endpoint_delete, webhook_test_send
+from agents.webhooks import DELIVERY_HEADER, EVENT_HEADER, SIGNATURE_HEADER
+from thinnest_site.dashboard import staff_required
+from thinnest_site.errors import ApplicationError
+
+
+@staff_required
+def webhook_list(request, public_id: str):
+    """The agent's endpoints, a form to add one, and the latest deliveries."""
+    agent = get_object_or_404(Agent, public_id=public_id)
+    form = WebhookEndpointForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            endpoint = webhook_endpoint_create(agent=agent, **form.cleaned_data)
+        except ApplicationError as exc:
+            form.add_error("url", exc.message)
+        else:
+            messages.success(request, f"Webhook added: {endpoint.url}")
+            return redirect("dashboard:webhook_list", public_id=agent.public_id)
+    return render(
+        request,
+        "dashboard/webhook_list.html",
+        {
+            "agent": agent,
+            "form": form,
+            "endpoints": webhook_endpoint_list(agent=agent),
+            "deliveries": webhook_delivery_list(agent=agent),
+            "signature_header": SIGNATURE_HEADER,
+            "nav": "agents",
+        },
+        status=400 if request.method == "POST" else 200,
+    )
+
+
+def _endpoint_get(public_id: str, endpoint_id: int) -> WebhookEndpoint:
+    return get_object_or_404(
+        WebhookEndpoint.objects.select_related("agent"), pk=endpoint_id, agent__public_id=public_id
+    )
+
+
+@staff_required
+def webhook_delete(request, public_id: str, endpoint_id: int):
+    endpoint = _endpoint_get(public_id, endpoint_id)
+    if request.method == "POST":
+        webhook_endpoint_delete(endpoint=endpoint)
+        messages.success(request, f"Webhook {endpoint.url} deleted.")
+        return redirect("dashboard:webhook_list", public_id=public_id)
+    return render(
+        request,
+        "dashboard/confirm.html",
+        {
+            "title": f"Delete the webhook to {endpoint.url}?",
+            "body": "No more events go to this URL, and its delivery log is deleted with it.",
+            "action": "Delete",
+            "cancel_url": f"/dashboard/agents/{public_id}/webhooks/",
+            "nav": "agents",
+        },
+    )
+
+
+@staff_required
+@require_POST
+def webhook_test(request, public_id: str, endpoint_id: int):
+    endpoint = _endpoint_get(public_id, endpoint_id)
+    delivery = webhook_test_send(endpoint=endpoint)
+    messages.success(
+        request, f"Test event {delivery.event_id} queued: its result shows in the log below."
+    )
+    return redirect("dashboard:webhook_list", public_id=public_id)
+
+
+@staff_required
+def webhook_delivery_detail(request, public_id: str, delivery_id: int):
+    delivery = get_object_or_404(
+        WebhookDelivery.objects.select_related("endpoint__agent"),
+        pk=delivery_id,
+        endpoint__agent__public_id=public_id,
+    )
+    return render(
+        request,
+        "dashboard/webhook_delivery.html",
+        {
+            "agent": delivery.endpoint.agent,
+            "delivery": delivery,
+            "payload_json": json.dumps(delivery.payload, indent=2, ensure_ascii=False),
+            "headers": [
+                ("Content-Type", "application/json"),
+                (EVENT_HEADER, delivery.event),
+                (DELIVERY_HEADER, delivery.event_id),
+                (SIGNATURE_HEADER, "t=<unix time of the attempt>,v1=<HMAC-SHA256 hex>"),
+            ],
+            "nav": "agents",
+        },
+    )

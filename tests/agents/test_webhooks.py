@@ -1,0 +1,509 @@
+"""Webhooks per agent: signed call events sent to a real HTTP receiver on this machine, retried
+with backoff, delivered once; and the dashboard pages that manage them."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from datetime import timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from celery.signals import task_postrun
+from django.contrib.auth import get_user_model
+from django.test import Client
+from django.utils import timezone
+
+from agents import tasks
+from agents.models import WebhookDelivery, WebhookEndpoint
+from agents.services import webhook_delivery_send, webhook_endpoint_create, webhook_test_send
+from agents.webhooks import webhook_signature_header, webhook_signature_verify
+from sessions.services import (
+    call_session_end,
+    call_session_start,
+    call_transcript_store,
+    call_turn_record,
+)
+from tests.factories import AgentFactory, make_webhook
+from tests.sessions.test_transcript_tasks import (
+    TURNS,
+    active_call,
+    celery_worker,  # noqa: F401  (a fixture)
+    wait_until,
+)
+from thinnest_site.errors import InvalidRequest
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _webhook_settings(settings):
+    settings.WEBHOOK_ALLOW_HTTP_LOCALHOST = True
+    settings.WEBHOOK_TIMEOUT_SECONDS = 3.0
+    settings.WEBHOOK_RETRY_BACKOFF_SECONDS = 0
+
+
+class Receiver:
+    """An HTTP server on 127.0.0.1 that records each request and answers with the next status
+    of ``statuses`` (200 once they run out)."""
+
+    def __init__(self) -> None:
+        self.requests: list[dict] = []
+        self.statuses: list[int] = []
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                receiver.requests.append({"headers": dict(self.headers), "body": body})
+                status = receiver.statuses.pop(0) if receiver.statuses else 200
+                self.send_response(status)
+                if status in (301, 302):
+                    self.send_header("Location", "/elsewhere")
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"no" if status >= 300 else b"ok")
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def events(self) -> list[str]:
+        return [r["headers"]["Thinnest-Event"] for r in self.requests]
+
+    def json(self, index: int) -> dict:
+        return json.loads(self.requests[index]["body"])
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    receiver = Receiver()
+    receiver.thread.start()
+    yield receiver
+    receiver.server.shutdown()
+    receiver.server.server_close()
+
+
+def assert_signed(request: dict, secret: str) -> None:
+    header = request["headers"]["Thinnest-Signature"]
+    assert webhook_signature_verify(secret, header, request["body"]), header
+
+
+# --- the signature ----------------------------------------------------------------------------
+
+
+def test_a_signature_made_with_the_secret_verifies():
+    body = b'{"type":"call.started"}'
+    header = webhook_signature_header("whsec_abc", body)
+    assert header.startswith("t=") and ",v1=" in header
+    assert webhook_signature_verify("whsec_abc", header, body)
+
+
+def test_a_tampered_body_or_another_secret_does_not_verify():
+    header = webhook_signature_header("whsec_abc", b'{"amount":1}')
+    assert not webhook_signature_verify("whsec_abc", header, b'{"amount":2}')
+    assert not webhook_signature_verify("whsec_other", header, b'{"amount":1}')
+
+
+def test_an_old_or_future_timestamp_does_not_verify():
+    body = b"{}"
+    old = webhook_signature_header("whsec_abc", body, timestamp=int(time.time()) - 301)
+    assert not webhook_signature_verify("whsec_abc", old, body)
+    assert webhook_signature_verify("whsec_abc", old, body, tolerance=600)
+    future = webhook_signature_header("whsec_abc", body, timestamp=int(time.time()) + 301)
+    assert not webhook_signature_verify("whsec_abc", future, body)
+
+
+@pytest.mark.parametrize("header", ["", "v1=abc", "t=123", "t=abc,v1=def", "garbage"])
+def test_a_malformed_signature_header_does_not_verify(header):
+    assert not webhook_signature_verify("whsec_abc", header, b"{}")
+
+
+# --- endpoints --------------------------------------------------------------------------------
+
+
+def test_a_new_endpoint_gets_a_secret_and_both_events(agent):
+    endpoint = make_webhook(agent=agent, url="https://example.com/hooks")
+    assert endpoint.secret.startswith("whsec_") and len(endpoint.secret) > 30
+    assert endpoint.events == ["call.started", "call.ended"]
+    assert list(agent.webhooks.all()) == [endpoint]
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://example.com/hooks",
+        "ftp://example.com/hooks",
+        "https://user:pw@example.com/hooks",
+        "example.com",
+    ],
+)
+def test_a_url_that_is_not_https_is_refused(agent, url):
+    with pytest.raises(InvalidRequest):
+        webhook_endpoint_create(agent=agent, url=url)
+    assert not WebhookEndpoint.objects.exists()
+
+
+def test_http_to_this_machine_needs_the_setting(agent, settings):
+    settings.WEBHOOK_ALLOW_HTTP_LOCALHOST = False
+    with pytest.raises(InvalidRequest, match="WEBHOOK_ALLOW_HTTP_LOCALHOST"):
+        webhook_endpoint_create(agent=agent, url="http://127.0.0.1:9000/hooks")
+    settings.WEBHOOK_ALLOW_HTTP_LOCALHOST = True
+    assert webhook_endpoint_create(agent=agent, url="http://localhost:9000/hooks").pk
+
+
+def test_unknown_events_are_refused(agent):
+    with pytest.raises(InvalidRequest):
+        webhook_endpoint_create(agent=agent, url="https://example.com", events=["call.exploded"])
+    with pytest.raises(InvalidRequest):
+        webhook_endpoint_create(agent=agent, url="https://example.com", events=[])
+
+
+# --- call events to a real receiver -----------------------------------------------------------
+
+
+def test_the_receiver_gets_call_started_and_call_ended_signed_with_the_transcript(
+    agent, secret_key, receiver, django_capture_on_commit_callbacks
+):
+    endpoint = make_webhook(agent=agent, url=receiver.url)
+    make_webhook(agent=AgentFactory(), url=receiver.url)  # another agent's: hears nothing
+
+    with django_capture_on_commit_callbacks(execute=True):
+        session = active_call(agent, secret_key[0])
+    assert receiver.events() == ["call.started"]
+
+    for turn in TURNS:
+        call_turn_record(session_id=session.public_id, turn=turn)
+    with django_capture_on_commit_callbacks(execute=True):
+        call_session_end(session_id=session.public_id, reason="user_hangup")
+    assert receiver.events() == ["call.started", "call.ended"]
+
+    started, ended = receiver.requests
+    for request in receiver.requests:
+        assert_signed(request, endpoint.secret)
+        assert request["headers"]["Content-Type"] == "application/json"
+        assert request["headers"]["User-Agent"].startswith("thinnest-webhooks/")
+    deliveries = {d.event: d for d in WebhookDelivery.objects.filter(endpoint=endpoint)}
+    assert started["headers"]["Thinnest-Delivery"] == deliveries["call.started"].event_id
+    assert ended["headers"]["Thinnest-Delivery"] == deliveries["call.ended"].event_id
+
+    body = receiver.json(1)
+    assert body["id"] == deliveries["call.ended"].event_id and body["type"] == "call.ended"
+    data = body["data"]
+    assert data["session_id"] == session.public_id and data["agent_id"] == agent.public_id
+    assert data["status"] == "ended" and data["end_reason"] == "user_hangup"
+    assert data["started_at"] and data["ended_at"] and data["duration_seconds"] is not None
+    assert data["stats"]["turns"] == 5 and data["stats"]["latency_ms"]["p50"] == 500
+    assert data["transcript"] == [
+        {
+            "role": t["role"],
+            "text": t["text"],
+            "start_ms": t["start_ms"],
+            "end_ms": t["end_ms"],
+            "latency_ms": t.get("latency_ms"),
+        }
+        for t in TURNS
+    ]
+    assert receiver.json(0)["data"]["status"] == "active"
+    assert all(d.status == "succeeded" and d.attempts == 1 for d in deliveries.values())
+
+
+def test_an_endpoint_gets_only_the_events_it_asked_for(
+    agent, secret_key, receiver, django_capture_on_commit_callbacks
+):
+    make_webhook(agent=agent, url=receiver.url, events=["call.ended"])
+    with django_capture_on_commit_callbacks(execute=True):
+        session = active_call(agent, secret_key[0])
+        call_session_end(session_id=session.public_id, reason="user_hangup")
+    assert receiver.events() == ["call.ended"]
+
+
+def test_a_call_that_never_connected_sends_no_call_ended(
+    agent, secret_key, receiver, django_capture_on_commit_callbacks
+):
+    make_webhook(agent=agent, url=receiver.url)
+    session = call_session_start(agent=agent, api_key=secret_key[0]).session
+    with django_capture_on_commit_callbacks(execute=True):
+        call_session_end(session_id=session.public_id, reason="error")
+    assert receiver.requests == [] and not WebhookDelivery.objects.exists()
+
+
+def test_call_ended_is_delivered_once_however_often_the_transcript_is_stored(
+    agent, secret_key, receiver
+):
+    endpoint = make_webhook(agent=agent, url=receiver.url, events=["call.ended"])
+    session = active_call(agent, secret_key[0])
+    for turn in TURNS[:3]:
+        call_turn_record(session_id=session.public_id, turn=turn)
+    call_session_end(session_id=session.public_id, reason="user_hangup")
+    call_transcript_store(session_id=session.public_id)
+    # The media worker's closing turns arrive, and the transcript is stored again before the
+    # delivery's first attempt: the delivery carries them.
+    for turn in TURNS[3:]:
+        call_turn_record(session_id=session.public_id, turn=turn)
+    call_transcript_store(session_id=session.public_id)
+
+    delivery = WebhookDelivery.objects.get()
+    assert delivery.session_id == session.public_id and delivery.endpoint == endpoint
+    assert len(delivery.payload["data"]["transcript"]) == 5
+
+    assert webhook_delivery_send(delivery_id=delivery.pk).delivered
+    call_transcript_store(session_id=session.public_id)
+    assert webhook_delivery_send(delivery_id=delivery.pk).retry_in is None
+    assert WebhookDelivery.objects.count() == 1 and len(receiver.requests) == 1
+    assert receiver.json(0)["data"]["stats"]["turns"] == 5
+
+
+def test_running_the_send_task_twice_sends_once(agent, receiver):
+    delivery = webhook_test_send(endpoint=make_webhook(agent=agent, url=receiver.url))
+    tasks.webhook_delivery_send.delay(delivery.pk)
+    tasks.webhook_delivery_send.delay(delivery.pk)
+    delivery.refresh_from_db()
+    assert len(receiver.requests) == 1 and receiver.events() == ["webhook.test"]
+    assert (delivery.status, delivery.attempts, delivery.last_status_code) == ("succeeded", 1, 200)
+
+
+def test_a_delivery_another_attempt_holds_is_not_sent_in_parallel(agent, receiver):
+    delivery = webhook_test_send(endpoint=make_webhook(agent=agent, url=receiver.url))
+    WebhookDelivery.objects.filter(pk=delivery.pk).update(
+        locked_until=timezone.now() + timedelta(seconds=30)
+    )
+    assert webhook_delivery_send(delivery_id=delivery.pk).retry_in is None
+    assert receiver.requests == []
+    # A lease left by a worker that died mid-attempt runs out, and the delivery goes out.
+    WebhookDelivery.objects.filter(pk=delivery.pk).update(
+        locked_until=timezone.now() - timedelta(seconds=1)
+    )
+    assert webhook_delivery_send(delivery_id=delivery.pk).delivered
+
+
+# --- failures and retries ---------------------------------------------------------------------
+
+
+def test_a_failed_attempt_is_logged_and_the_retry_succeeds(agent, receiver, settings):
+    settings.WEBHOOK_RETRY_BACKOFF_SECONDS = 15
+    receiver.statuses = [500]
+    endpoint = make_webhook(agent=agent, url=receiver.url)
+    delivery = webhook_test_send(endpoint=endpoint)
+
+    first = webhook_delivery_send(delivery_id=delivery.pk)
+    delivery.refresh_from_db()
+    assert not first.delivered and first.retry_in == 15
+    assert (delivery.status, delivery.attempts, delivery.last_status_code) == ("pending", 1, 500)
+    assert delivery.last_error.startswith("HTTP 500") and delivery.next_attempt_at is not None
+    assert delivery.locked_until is None
+
+    second = webhook_delivery_send(delivery_id=delivery.pk)
+    delivery.refresh_from_db()
+    assert second.delivered
+    assert (delivery.status, delivery.attempts, delivery.last_status_code) == (
+        "succeeded",
+        2,
+        200,
+    )
+    assert delivery.delivered_at is not None and delivery.last_error == ""
+    # The retry is the same delivery: same id, same bytes, freshly signed.
+    first_request, second_request = receiver.requests
+    assert first_request["body"] == second_request["body"]
+    assert first_request["headers"]["Thinnest-Delivery"] == delivery.event_id
+    assert second_request["headers"]["Thinnest-Delivery"] == delivery.event_id
+    assert_signed(second_request, endpoint.secret)
+
+
+def test_the_backoff_doubles_up_to_its_cap(settings):
+    from agents.services import webhook_retry_delay
+
+    settings.WEBHOOK_RETRY_BACKOFF_SECONDS = 10
+    settings.WEBHOOK_RETRY_BACKOFF_MAX_SECONDS = 60
+    assert [webhook_retry_delay(n) for n in range(1, 6)] == [10, 20, 40, 60, 60]
+
+
+def test_a_delivery_fails_for_good_after_the_last_attempt(agent, receiver, settings):
+    settings.WEBHOOK_MAX_ATTEMPTS = 3
+    receiver.statuses = [500, 503, 502, 200]
+    delivery = webhook_test_send(endpoint=make_webhook(agent=agent, url=receiver.url))
+    outcomes = [webhook_delivery_send(delivery_id=delivery.pk) for _ in range(4)]
+    delivery.refresh_from_db()
+    assert [o.retry_in is not None for o in outcomes] == [True, True, False, False]
+    assert (delivery.status, delivery.attempts, delivery.last_status_code) == ("failed", 3, 502)
+    assert len(receiver.requests) == 3
+
+
+def test_a_redirect_is_a_failed_attempt_not_followed(agent, receiver):
+    receiver.statuses = [302]
+    delivery = webhook_test_send(endpoint=make_webhook(agent=agent, url=receiver.url))
+    assert not webhook_delivery_send(delivery_id=delivery.pk).delivered
+    delivery.refresh_from_db()
+    assert delivery.last_status_code == 302 and len(receiver.requests) == 1
+
+
+def test_an_unreachable_receiver_is_logged(agent, receiver):
+    endpoint = make_webhook(agent=agent, url=receiver.url)
+    receiver.server.shutdown()
+    receiver.server.server_close()
+    delivery = webhook_test_send(endpoint=endpoint)
+    assert webhook_delivery_send(delivery_id=delivery.pk).retry_in is not None
+    delivery.refresh_from_db()
+    assert delivery.last_status_code is None and "connect" in delivery.last_error.lower()
+
+
+@pytest.mark.redis
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("celery_worker")
+def test_a_real_worker_retries_a_500_and_then_never_sends_again(agent, receiver):
+    receiver.statuses = [500]
+    endpoint = make_webhook(agent=agent, url=receiver.url)
+    finished: list[str] = []
+
+    def count(sender=None, task_id=None, **kwargs):
+        finished.append(task_id)
+
+    task_postrun.connect(count, weak=False)
+    try:
+        # Not in a transaction here: the send is queued to Redis at once.
+        delivery = webhook_test_send(endpoint=endpoint)
+        wait_until(
+            lambda: WebhookDelivery.objects.get(pk=delivery.pk).status == "succeeded", timeout=20
+        )
+        again = tasks.webhook_delivery_send.delay(delivery.pk)
+        wait_until(lambda: again.id in finished)
+    finally:
+        task_postrun.disconnect(count)
+
+    delivery.refresh_from_db()
+    assert (delivery.attempts, delivery.last_status_code) == (2, 200)
+    assert [r["headers"]["Thinnest-Delivery"] for r in receiver.requests] == [delivery.event_id] * 2
+    assert_signed(receiver.requests[1], endpoint.secret)
+
+
+# --- dashboard --------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def endpoint(agent):
+    return make_webhook(agent=agent, url="https://example.com/hooks")
+
+
+@pytest.fixture
+def staff(client):
+    user = get_user_model().objects.create_user("staff", password="pw-staff-123", is_staff=True)
+    client.force_login(user)
+    return client
+
+
+def page_urls(agent, endpoint, delivery) -> list[str]:
+    base = f"/dashboard/agents/{agent.public_id}/webhooks/"
+    return [base, f"{base}{endpoint.pk}/delete/", f"{base}deliveries/{delivery.pk}/"]
+
+
+def post_urls(agent, endpoint) -> list[str]:
+    base = f"/dashboard/agents/{agent.public_id}/webhooks/"
+    return [base, f"{base}{endpoint.pk}/delete/", f"{base}{endpoint.pk}/test/"]
+
+
+def test_webhook_pages_send_anonymous_visitors_to_the_login_page(client, agent, endpoint):
+    delivery = webhook_test_send(endpoint=endpoint)
+    for url in page_urls(agent, endpoint, delivery):
+        response = client.get(url)
+        assert response.status_code == 302, url
+        assert response["Location"].startswith("/dashboard/login/?next="), url
+    for url in post_urls(agent, endpoint):
+        response = client.post(url, {"url": "https://evil.example.com", "events": ["call.ended"]})
+        assert response.status_code == 302, url
+    assert list(WebhookEndpoint.objects.all()) == [endpoint]
+    assert WebhookDelivery.objects.count() == 1
+
+
+def test_webhook_pages_refuse_users_who_are_not_staff(client, agent, endpoint):
+    delivery = webhook_test_send(endpoint=endpoint)
+    client.force_login(get_user_model().objects.create_user("visitor", password="pw-visitor-1"))
+    for url in page_urls(agent, endpoint, delivery):
+        assert client.get(url).status_code == 403, url
+    for url in post_urls(agent, endpoint):
+        response = client.post(url, {"url": "https://evil.example.com", "events": ["call.ended"]})
+        assert response.status_code == 403, url
+    assert list(WebhookEndpoint.objects.all()) == [endpoint]
+    assert WebhookDelivery.objects.count() == 1
+
+
+def test_webhook_posts_without_a_csrf_token_are_refused(agent, endpoint):
+    csrf_client = Client(enforce_csrf_checks=True)
+    csrf_client.force_login(
+        get_user_model().objects.create_user("s", password="pw-1234567", is_staff=True)
+    )
+    for url in post_urls(agent, endpoint):
+        response = csrf_client.post(url, {"url": "https://x.example.com", "events": ["call.ended"]})
+        assert response.status_code == 403, url
+    assert list(WebhookEndpoint.objects.all()) == [endpoint]
+    assert not WebhookDelivery.objects.exists()
+
+
+def test_staff_add_a_webhook_and_see_its_secret(staff, agent):
+    page = staff.get(f"/dashboard/agents/{agent.public_id}/").content.decode()
+    assert f"/dashboard/agents/{agent.public_id}/webhooks/" in page
+
+    response = staff.post(
+        f"/dashboard/agents/{agent.public_id}/webhooks/",
+        {"url": "https://example.com/hooks", "events": ["call.started", "call.ended"]},
+    )
+    assert response.status_code == 302
+    endpoint = WebhookEndpoint.objects.get(agent=agent)
+    assert endpoint.url == "https://example.com/hooks"
+    assert endpoint.events == ["call.started", "call.ended"]
+    page = staff.get(f"/dashboard/agents/{agent.public_id}/webhooks/").content.decode()
+    assert endpoint.secret in page and "https://example.com/hooks" in page
+
+
+def test_a_plain_http_url_gets_a_field_error(staff, agent, settings):
+    settings.WEBHOOK_ALLOW_HTTP_LOCALHOST = False
+    for url in ("http://example.com/hooks", "http://127.0.0.1:8000/hooks"):
+        response = staff.post(
+            f"/dashboard/agents/{agent.public_id}/webhooks/", {"url": url, "events": ["call.ended"]}
+        )
+        assert response.status_code == 400
+        assert response.context["form"].errors["url"], url
+        assert "https://" in response.content.decode()
+    assert not WebhookEndpoint.objects.exists()
+
+
+def test_a_test_event_reaches_the_receiver_and_shows_in_the_log(
+    staff, agent, receiver, django_capture_on_commit_callbacks
+):
+    endpoint = make_webhook(agent=agent, url=receiver.url)
+    receiver.statuses = [500]
+    with django_capture_on_commit_callbacks(execute=True):
+        response = staff.post(f"/dashboard/agents/{agent.public_id}/webhooks/{endpoint.pk}/test/")
+    assert response.status_code == 302 and receiver.events() == ["webhook.test"]
+    assert_signed(receiver.requests[0], endpoint.secret)
+
+    delivery = WebhookDelivery.objects.get()
+    log = staff.get(f"/dashboard/agents/{agent.public_id}/webhooks/").content.decode()
+    assert "webhook.test" in log
+    assert "HTTP 500" in log and "pending" in log
+    detail = staff.get(
+        f"/dashboard/agents/{agent.public_id}/webhooks/deliveries/{delivery.pk}/"
+    ).content.decode()
+    assert delivery.event_id in detail and "A test event sent from the thinnest dashboard" in detail
+
+
+def test_deleting_a_webhook_asks_first_and_takes_its_log(staff, agent, endpoint):
+    webhook_test_send(endpoint=endpoint)
+    url = f"/dashboard/agents/{agent.public_id}/webhooks/{endpoint.pk}/delete/"
+    assert "delivery log is deleted" in staff.get(url).content.decode()
+    assert WebhookEndpoint.objects.exists()
+    assert staff.post(url).status_code == 302
+    assert not WebhookEndpoint.objects.exists() and not WebhookDelivery.objects.exists()
+
+
+def test_another_agents_webhook_is_not_found_under_this_agent(staff, agent, endpoint):
+    other = AgentFactory()
+    delivery = webhook_test_send(endpoint=endpoint)
+    base = f"/dashboard/agents/{other.public_id}/webhooks/"
+    assert staff.get(f"{base}{endpoint.pk}/delete/").status_code == 404
+    assert staff.post(f"{base}{endpoint.pk}/test/").status_code == 404
+    assert staff.get(f"{base}deliveries/{delivery.pk}/").status_code == 404
