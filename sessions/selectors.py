@@ -7,7 +7,7 @@ from urllib.parse import urlencode
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import Aggregate, Avg, Count, Exists, FloatField, OuterRef, Q
+from django.db.models import Aggregate, Avg, Count, F, FloatField, Q
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 from rest_framework.throttling import BaseThrottle
@@ -102,9 +102,13 @@ def calls_filter(filters: CallFilters):
     if filters.date_to:
         calls = calls.filter(created_at__lt=_day_start(filters.date_to + timedelta(days=1)))
     if filters.q.strip():
+        # With LIMIT 25, PostgreSQL likes to walk every call newest first and probe its
+        # transcript, which is slow for a rare word (~300 ms at 100k calls, bench/dashboard.py).
+        # Sorting on an expression no index has makes it find the matching turns through the
+        # GIN index first and sort just their calls.
         calls = calls.filter(
-            Exists(_transcript_matches(filters.q.strip()).filter(call=OuterRef("pk")))
-        )
+            pk__in=_transcript_matches(filters.q.strip()).values("call_id")
+        ).order_by((F("created_at") + timedelta(0)).desc(), "-id")
     return calls
 
 
@@ -124,9 +128,10 @@ def _day_start(day: date) -> datetime:
 
 
 def call_end_reasons() -> list[str]:
-    return sorted(
-        r for r in CallSession.objects.values_list("end_reason", flat=True).distinct() if r
-    )
+    # order_by() first: the model's default ordering would join the DISTINCT and return a
+    # row per call (100k rows for a filter dropdown; bench/dashboard.py caught it).
+    reasons = CallSession.objects.order_by("end_reason").values_list("end_reason", flat=True)
+    return [reason for reason in reasons.distinct() if reason]
 
 
 def call_export_build(call: CallSession) -> dict:
