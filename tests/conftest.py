@@ -14,6 +14,17 @@ from thinnest_site.launch import LocalRedis
 
 SHOP_ORIGIN = "https://shop.example.com"
 
+# Tests talk to the smallest packaged LLM; production defaults to a larger one (settings.LLM_MODEL).
+# The environment variable reaches the product processes end-to-end tests start; the fixture
+# covers this process, whose settings were read before this file.
+TEST_LLM_MODEL = "smollm2"
+os.environ.setdefault("LLM_MODEL", TEST_LLM_MODEL)
+
+
+@pytest.fixture(autouse=True)
+def _small_llm(settings):
+    settings.LLM_MODEL = os.environ["LLM_MODEL"]
+
 
 @pytest.fixture(autouse=True)
 def _clear_cache():

@@ -261,8 +261,8 @@ MODEL_CACHE_DIR = Path(env.str("MODEL_CACHE_DIR", default=str(VAR_DIR / "models"
 WHISPER_MODEL_PATH = env.str("WHISPER_MODEL_PATH", default="")
 # Vosk model directory (agents with stt_engine "vosk"); see README for where to get one.
 VOSK_MODEL_PATH = env.str("VOSK_MODEL_PATH", default="")
-# LLM: a packaged model name ("smollm2"), or LLM_MODEL_PATH, a GGUF file you bring.
-LLM_MODEL = env.str("LLM_MODEL", default="smollm2")
+# LLM: a packaged model name ("qwen2.5-0.5b", "smollm2"), or LLM_MODEL_PATH, a GGUF file you bring.
+LLM_MODEL = env.str("LLM_MODEL", default="qwen2.5-0.5b")
 LLM_MODEL_PATH = env.str("LLM_MODEL_PATH", default="")
 LLM_CONTEXT_TOKENS = env.int("LLM_CONTEXT_TOKENS", default=2048)
 LLM_THREADS = env.int("LLM_THREADS", default=2)
@@ -271,6 +271,12 @@ VOICE_INFERENCE_THREADS = env.int("VOICE_INFERENCE_THREADS", default=2)
 # Silence that ends the user's turn, and speech that counts as an interruption.
 TURN_SILENCE_MS = env.int("TURN_SILENCE_MS", default=600)
 BARGE_IN_MIN_SPEECH_MS = env.int("BARGE_IN_MIN_SPEECH_MS", default=120)
+# Smart Turn: the longest an end of turn waits on a caller it judges mid-sentence, as a multiple
+# of the agent's end-of-turn silence.
+SMART_TURN_MAX_WAIT_FACTOR = env.float("SMART_TURN_MAX_WAIT_FACTOR", default=3.0)
+# Coqui TTS (agents with tts_engine "coqui"): a checkpoint and its config.json.
+COQUI_MODEL_PATH = env.str("COQUI_MODEL_PATH", default="")
+COQUI_CONFIG_PATH = env.str("COQUI_CONFIG_PATH", default="")
 
 # The agent the /demo/ page calls (created by `manage.py bootstrap_demo`).
 DEMO_AGENT_ID = env.str("DEMO_AGENT_ID", default="agent_demo")

@@ -162,11 +162,17 @@
     console.error('[thinnest] ' + message);
     this.els.call.disabled = true;
     this._showStatus(message, 'error');
-    // After the caller had a chance to subscribe (init and on() run in one script).
+    // After the page had a chance to subscribe: the documentation calls init() and on() in
+    // separate script tags, and the parser may run a timer between two of them, so while the
+    // page is still loading wait for DOMContentLoaded (every inline script has run by then).
     var self = this;
-    setTimeout(function () {
-      self._emit('call:error', { error: message, code: 'invalid_config' }, 'onError', [{ error: message, code: 'invalid_config' }]);
-    }, 0);
+    var emit = function () {
+      setTimeout(function () {
+        self._emit('call:error', { error: message, code: 'invalid_config' }, 'onError', [{ error: message, code: 'invalid_config' }]);
+      }, 0);
+    };
+    if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', emit, { once: true });
+    else emit();
   };
 
   Widget.prototype._render = function () {

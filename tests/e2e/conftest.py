@@ -97,11 +97,12 @@ QUESTION = "What time do you open on Saturday?"
 
 @pytest.fixture(scope="session")
 def speech_wav(tmp_path_factory) -> SpeechWav:
-    """The caller's microphone: 2 s of silence, a question spoken by Piper, 12 s of silence.
+    """The caller's microphone: 4 s of silence, a question spoken by Piper, 12 s of silence.
 
     Chromium starts playing the file when the page takes the microphone, before the call is up,
     and loops it: the leading silence lets the whole question reach the server, the trailing
-    silence gives the agent time to answer before the question comes round again.
+    silence gives the agent time to answer before the question comes round again. (With 2 s, a
+    call set up on a busy machine missed the question's first words.)
     """
     if not shutil.which("sox"):
         pytest.fail("sox is needed: scripts/test.sh installs it")
@@ -117,14 +118,14 @@ def speech_wav(tmp_path_factory) -> SpeechWav:
         w.writeframes(pcm.tobytes())
     # 48 kHz mono 16-bit is what Chromium's fake capture device plays without resampling surprises.
     subprocess.run(
-        ["sox", str(raw), "-r", "48000", "-c", "1", "-b", "16", str(path), "pad", "2", "12"],
+        ["sox", str(raw), "-r", "48000", "-c", "1", "-b", "16", str(path), "pad", "4", "12"],
         check=True,
     )
     loud = np.flatnonzero(np.abs(pcm) > 500)
     return SpeechWav(
         path=path,
         speech_seconds=(loud[-1] - loud[0]) / rate,
-        total_seconds=(pcm.size / rate) + 14,
+        total_seconds=(pcm.size / rate) + 16,
     )
 
 

@@ -4,11 +4,13 @@ real speech, its audio played out by a real AgentAudioTrack paced as aiortc's se
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 
 import numpy as np
 import pytest
 
+from tests.voice.engines.speech import cut_after, steady_speech
 from voice.audio import AgentAudioTrack, resample
 from voice.engines import registry
 from voice.pipeline.conversation import ConversationPipeline
@@ -70,7 +72,7 @@ class RecordedEvents:
 class Call:
     """A pipeline, its track and a task that pulls frames from the track like aiortc's sender."""
 
-    def __init__(self, greeting: str = "") -> None:
+    def __init__(self, greeting: str = "", **spec_fields) -> None:
         self.events = RecordedEvents()
         self.track = AgentAudioTrack(
             on_playback_start=lambda: self.pipeline.on_playback_start(),
@@ -83,6 +85,7 @@ class Call:
             system_prompt="You are the assistant of a bakery that opens at 8 am and closes at 6 pm.",
             llm_max_tokens=60,
             context={"user_name": "Jane"},
+            **spec_fields,
         )
         self.pipeline = ConversationPipeline(spec, self.track, self.events)
         self.sent_voiced: list[float] = []
@@ -252,9 +255,8 @@ async def test_a_pause_mid_sentence_discards_the_guess_and_keeps_both_halves(spe
         await call.close()
 
 
-async def test_the_guess_is_shown_as_a_partial_before_the_final_text(speech, settings):
-    settings.TURN_SILENCE_MS = 1500  # a slow end of turn, so the guess lands first
-    call = Call()
+async def test_the_guess_is_shown_as_a_partial_before_the_final_text(speech):
+    call = Call(turn_silence_ms=1500)  # a slow end of turn, so the guess lands first
     try:
         question = speech("Do you bake sourdough bread?")
         for i in range(0, question.size, FRAME):
@@ -282,3 +284,139 @@ async def test_hanging_up_mid_reply_keeps_what_the_caller_heard():
     heard = call.events.turns[0]["text"]
     assert heard.startswith("Hello")
     assert len(heard) < len(call.pipeline.spec.greeting)
+
+
+def user_finals(call: Call) -> list[str]:
+    return [e["text"] for _, e in call.events.events if e.get("role") == "user" and e["final"]]
+
+
+async def test_the_agents_end_of_turn_silence_decides_whether_a_pause_ends_the_turn(speech):
+    first, second = speech("I would like to order"), speech("a chocolate cake for Saturday.")
+    # Long enough for the first half's text to be out before the second half starts (speech
+    # over a reply still waiting for its transcription drops that reply with its text).
+    pause = np.zeros(int(16000 * 1.2), dtype=np.int16)
+    audio = np.concatenate([first, pause, second])
+
+    impatient = Call(turn_silence_ms=300)
+    try:
+        await impatient.say(audio)
+        await impatient.events.wait_for(lambda e: len(user_finals(impatient)) == 2)
+        assert "order" in user_finals(impatient)[0] and "cake" not in user_finals(impatient)[0]
+    finally:
+        await impatient.close()
+
+    patient = Call(turn_silence_ms=1500)
+    try:
+        await patient.say(audio)
+        await patient.silence(1.0)
+        _, user = await patient.events.wait_for(lambda e: e.get("role") == "user" and e["final"])
+        assert "order" in user["text"] and "cake" in user["text"]
+        await patient.events.wait_for(lambda e: e.get("role") == "agent" and e["final"])
+        assert patient.pipeline.stats()["turn_timings"][0]["end_of_turn_wait_ms"] >= 1500
+    finally:
+        await patient.close()
+
+
+@pytest.fixture(scope="module")
+def pause_mid_sentence():
+    """ "I wanted to ask about", a second's pause, "the price of your wedding cakes.": one
+    recording, cut where the caller pauses, so the first half does not sound finished."""
+    whole = steady_speech("I wanted to ask about the price of your wedding cakes.")
+    first = cut_after(whole, "about")
+    return np.concatenate([first, np.zeros(16000, dtype=np.int16), whole[first.size :]])
+
+
+async def test_smart_turn_waits_out_a_pause_mid_sentence(pause_mid_sentence):
+    call = Call(turn_detection="smart_turn")
+    try:
+        await call.say(pause_mid_sentence)
+        # On synthetic speech Smart Turn may doubt the real end too: then the turn ends at the
+        # maximum wait (3 x 600 ms), so the caller's silence has to last that long.
+        await call.silence(1.5)
+        _, user = await call.events.wait_for(lambda e: e.get("role") == "user" and e["final"])
+        assert "ask" in user["text"].lower() and "price" in user["text"].lower()
+        assert len(user_finals(call)) == 1
+    finally:
+        await call.close()
+
+
+async def test_without_smart_turn_the_same_pause_ends_the_turn(pause_mid_sentence):
+    call = Call(turn_detection="silence")
+    try:
+        await call.say(pause_mid_sentence)
+        _, user = await call.events.wait_for(lambda e: e.get("role") == "user" and e["final"])
+        assert "ask" in user["text"].lower() and "price" not in user["text"].lower()
+    finally:
+        await call.close()
+
+
+class NeverDone:
+    """A turn detector that always hears an unfinished sentence."""
+
+    def complete_probability(self, pcm16k) -> float:
+        return 0.0
+
+
+async def test_smart_turn_holds_a_turn_open_no_longer_than_its_maximum(speech, settings):
+    settings.SMART_TURN_MAX_WAIT_FACTOR = 2.0
+    call = Call(turn_detection="smart_turn", turn_silence_ms=500)
+    call.pipeline.turn_detector = NeverDone()
+    try:
+        await call.say(speech("What time do you open in the morning?"))
+        await call.silence(0.5)
+        await call.events.wait_for(lambda e: e.get("role") == "agent" and e["final"])
+        waited = call.pipeline.stats()["turn_timings"][0]["end_of_turn_wait_ms"]
+        assert 1000 <= waited < 1100  # 2 x 500 ms, in 32 ms VAD windows
+    finally:
+        await call.close()
+
+
+async def test_vosk_shows_what_the_caller_says_while_they_speak():
+    call = Call(stt_engine="vosk", language="ko")
+    try:
+        pcm, rate = registry.tts_get("espeak").synthesize(
+            "안녕하세요 내일 저녁에 식당을 예약하고 싶습니다", voice="ko"
+        )
+        speech_ends = await call.say(resample(pcm, rate, 16000)) + pcm.size / rate
+        final_at, final = await call.events.wait_for(
+            lambda e: e.get("role") == "user" and e["final"]
+        )
+        partials = [
+            (at, e["text"])
+            for at, e in call.events.events
+            if e.get("role") == "user" and not e["final"]
+        ]
+        assert partials and all(text.strip() for _, text in partials)
+        assert partials[0][0] < speech_ends < final_at  # shown while the caller still spoke
+        assert re.search("[\uac00-\ud7a3]", final["text"])
+    finally:
+        await call.close()
+
+
+class Deaf:
+    """STT that hears no words: what a cough or a door sounds like to it."""
+
+    def transcribe(self, pcm, language="en"):
+        return ""
+
+
+async def test_a_noise_that_cuts_the_agent_off_lets_it_finish_what_it_was_saying(speech):
+    greeting = (
+        "Hello and welcome to the bakery. We have fresh bread, cakes and pastries every day, "
+        "and today we have a special offer on croissants and apple pies for all our customers."
+    )
+    call = Call(greeting=greeting)
+    call.pipeline.stt = Deaf()
+    try:
+        await call.pipeline.start()
+        await call.events.wait_for(lambda e: e["type"] == "agent_speaking")
+        await call.silence(1.5)
+        await call.say(speech("Hmm, ah."))  # speech to the VAD, no words to the STT
+        await call.events.wait_for(lambda e: len(call.events.turns) == 2, timeout=30)
+        heard, resumed = (turn["text"] for turn in call.events.turns)
+        assert heard and resumed and heard != greeting
+        assert resumed.endswith("for all our customers.")
+        assert f"{heard} {resumed}".split() == greeting.split()
+        assert not any(e.get("role") == "user" for _, e in call.events.events)
+    finally:
+        await call.close()

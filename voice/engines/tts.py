@@ -41,6 +41,33 @@ class PiperTts:
         return pcm.astype(np.int16, copy=False), self.sample_rate
 
 
+class CoquiTts:
+    """Coqui TTS (PyTorch): a checkpoint and its config.json. One model per process; calls take
+    turns on it. Optional: ``pip install -e .[coqui]``."""
+
+    def __init__(self, checkpoint_path: str, config_path: str) -> None:
+        from TTS.utils.synthesizer import Synthesizer
+
+        self.synthesizer = Synthesizer(
+            tts_checkpoint=checkpoint_path, tts_config_path=config_path, use_cuda=False
+        )
+        self.sample_rate = int(self.synthesizer.output_sample_rate)
+        model = self.synthesizer.tts_model
+        # VITS-style models speak slower with a larger length_scale; others ignore speed.
+        self._length_scale = getattr(model, "length_scale", None)
+        self._lock = threading.Lock()
+
+    def synthesize(
+        self, text: str, *, voice: str = "", speed: float = 1.0
+    ) -> tuple[np.ndarray, int]:
+        with self._lock:
+            if self._length_scale is not None:
+                self.synthesizer.tts_model.length_scale = self._length_scale / max(speed, 0.1)
+            wav = self.synthesizer.tts(text, split_sentences=True)
+        audio = np.clip(np.asarray(wav, dtype=np.float32), -1.0, 1.0)
+        return (audio * 32767).astype(np.int16), self.sample_rate
+
+
 class EspeakTts:
     """espeak-ng: tiny, robotic, and speaks about a hundred languages (``voice`` = language code)."""
 

