@@ -1,6 +1,7 @@
 """Voice-to-voice latency, measured at the caller: end of the caller's speech -> first agent audio.
 
-    .venv/bin/python bench/voice_latency.py [--calls 2] [--turns 10]
+    .venv/bin/python bench/voice_latency.py [--calls 2] [--turns 10] [--llm qwen2.5-0.5b]
+        [--turn-detection silence|smart_turn] [--turn-silence-ms 600]
 
 Starts the product on loopback (daphne + a separate media worker + a private Redis, SQLite in a
 temporary directory, the default conversation pipeline and models), then, as a WebRTC caller
@@ -150,6 +151,13 @@ async def run(args, base_url: str, key: str, agent_id: str) -> dict:
             "response_latency_ms",
         )
     }
+    # What the server's own clock cannot see: network, jitter buffer, frame pacing and the
+    # server's end-of-turn clock against the caller's.
+    server = breakdown["response_latency_ms"].get("p50")
+    caller = percentiles(latencies).get("p50")
+    breakdown["transport_and_playout_p50_ms"] = (
+        caller - server if caller is not None and server is not None else None
+    )
     return {
         "turns_answered": len(latencies),
         "turns_asked": args.calls * args.turns,
@@ -167,10 +175,15 @@ def main() -> None:
     )
     parser.add_argument("--calls", type=int, default=2)
     parser.add_argument("--turns", type=int, default=10)
+    parser.add_argument("--llm", default="", help="LLM_MODEL for the product (default: its own)")
+    parser.add_argument("--turn-detection", default="silence", choices=["silence", "smart_turn"])
+    parser.add_argument("--turn-silence-ms", type=int, default=600)
     args = parser.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-voice-latency-"))
     settings = {"START_CALL_IP_RATE": "100000/min", "LOG_LEVEL": "WARNING"}
+    if args.llm:
+        settings["LLM_MODEL"] = args.llm
     with LocalRedis(tmp) as redis, LocalProduct(tmp, redis_url=redis.url, env=settings) as product:
         print(f"logs in {product.log_dir}", file=sys.stderr)
         agent_id = product.manage_json(
@@ -188,7 +201,17 @@ def main() -> None:
         os.environ.update({k: product.env[k] for k in ("DATABASE_URL", "VAR_DIR")})
         os.environ.setdefault("DJANGO_SETTINGS_MODULE", "thinnest_site.settings")
         django.setup()
+        from agents.models import Agent
+
+        Agent.objects.filter(public_id=agent_id).update(
+            turn_detection=args.turn_detection, turn_silence_ms=args.turn_silence_ms
+        )
         result = asyncio.run(run(args, product.base_url, key, agent_id))
+        result["setup"] = {
+            "llm": product.env.get("LLM_MODEL") or "(settings default)",
+            "turn_detection": args.turn_detection,
+            "turn_silence_ms": args.turn_silence_ms,
+        }
     print(json.dumps(result, indent=2))
 
 
