@@ -420,3 +420,38 @@ async def test_a_noise_that_cuts_the_agent_off_lets_it_finish_what_it_was_saying
         assert not any(e.get("role") == "user" for _, e in call.events.events)
     finally:
         await call.close()
+
+
+class SlowStt:
+    """The real engine behind a delay: a busy machine, where transcription lags the caller."""
+
+    def __init__(self, engine, delay: float) -> None:
+        self.engine, self.delay = engine, delay
+
+    def transcribe(self, pcm16k, language: str = "en") -> str:
+        time.sleep(self.delay)
+        return self.engine.transcribe(pcm16k, language)
+
+
+async def test_words_spoken_before_the_last_turn_was_transcribed_are_kept_in_one_turn(speech):
+    call = Call(turn_silence_ms=400)
+    call.pipeline.stt = SlowStt(call.pipeline.stt, delay=1.5)
+    try:
+        first = speech("I would like to order a cake.")
+        # Speech, then a pause that ends the turn (400 ms), then more words while the first
+        # part is still being transcribed.
+        for i in range(0, first.size, FRAME):
+            call.pipeline.push_audio(first[i : i + FRAME])
+            await asyncio.sleep(0.02)
+        await call.silence(0.6)
+        await call.say(speech("For Saturday morning, please."))
+        _, user = await call.events.wait_for(
+            lambda e: e.get("role") == "user" and e["final"], timeout=40
+        )
+        await call.events.wait_for(lambda e: e.get("role") == "agent" and e["final"], timeout=40)
+    finally:
+        await call.close()
+    text = user["text"].lower()
+    assert "cake" in text and "saturday" in text, text
+    user_turns = [t for t in call.events.turns if t["role"] == "user"]
+    assert len(user_turns) == 1 and user_turns[0]["text"] == user["text"]

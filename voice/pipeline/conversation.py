@@ -103,6 +103,10 @@ class ConversationPipeline:
         self._user_end_monotonic = 0.0
         self._first_audio_monotonic: float | None = None
         self._interrupted_rest = ""
+        # The audio and start of a turn whose words are not transcribed yet: if the caller speaks
+        # again before they are, the two utterances become one turn instead of the first being
+        # dropped with the reply it started.
+        self._untranscribed: tuple[np.ndarray, int] | None = None
         self._hangup_after_reply = False
         self.turn_timings: list[dict] = []
         self._timing: dict = {}
@@ -310,6 +314,7 @@ class ConversationPipeline:
         self._user_end_monotonic = time.monotonic() - self._silence_ms / 1000
         self._timing = {"end_of_turn_wait_ms": self._silence_ms}
         end_ms = self.events.call_ms() - self._silence_ms
+        start_ms = self._speech_started_ms
         if self._reply and not self._reply.done():
             self._cancel.set()
             self._reply.cancel()
@@ -320,9 +325,16 @@ class ConversationPipeline:
             # A streaming engine has heard the whole utterance: its final text is the turn's.
             self._stt_audio.put_nowait(None)
             speculation, self._stt_stream, self._stt_audio = self._stt_stream, None, None
-        self._reply = asyncio.create_task(
-            self._answer(audio, self._speech_started_ms, end_ms, speculation)
-        )
+        if self._untranscribed is not None:
+            # The caller went on before their previous words were transcribed (the reply they
+            # started was cancelled): transcribe both as one turn.
+            earlier, start_ms = self._untranscribed
+            audio = np.concatenate([earlier, audio])
+            if speculation is not None:
+                speculation.cancel()
+            speculation = None
+        self._untranscribed = (audio, start_ms)
+        self._reply = asyncio.create_task(self._answer(audio, start_ms, end_ms, speculation))
 
     async def _answer(
         self, audio: np.ndarray, start_ms: int, end_ms: int, speculation: asyncio.Future | None
@@ -334,6 +346,7 @@ class ConversationPipeline:
                 inference_pool(), self.stt.transcribe, audio, self.spec.language
             )
         text = await speculation
+        self._untranscribed = None
         # What is left of STT once the turn has ended.
         self._timing["stt_ms"] = round((time.monotonic() - started) * 1000)
         if not text.strip() or not any(c.isalnum() for c in text):
