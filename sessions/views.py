@@ -4,10 +4,17 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from datetime import date, timedelta
 
 from django.core.paginator import Paginator
-from django.http import FileResponse, Http404, JsonResponse, StreamingHttpResponse
+from django.http import (
+    FileResponse,
+    Http404,
+    HttpResponse,
+    JsonResponse,
+    StreamingHttpResponse,
+)
 from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
 
@@ -157,7 +164,46 @@ def call_recording(request, public_id: str):
         handle = call.recording.open("rb")
     except FileNotFoundError as exc:
         raise Http404("The recording file is gone.") from exc
-    return FileResponse(handle, content_type="audio/ogg", filename=f"{call.public_id}.ogg")
+    return _ranged_file_response(
+        request, handle, content_type="audio/ogg", filename=f"{call.public_id}.ogg"
+    )
+
+
+RANGE_HEADER = re.compile(r"^bytes=(\d*)-(\d*)$")
+
+
+def _ranged_file_response(request, handle, *, content_type: str, filename: str):
+    """A file answering a single `Range: bytes=` request with 206, as an <audio> element needs
+    to seek in a long recording (FileResponse alone always sends the whole file from byte 0).
+    Multi-range and malformed headers get the whole file, as RFC 9110 allows."""
+    size = handle.size
+    match = RANGE_HEADER.match(request.headers.get("Range", "").strip())
+    if not match or match.groups() == ("", ""):
+        response = FileResponse(handle, content_type=content_type, filename=filename)
+        response["Accept-Ranges"] = "bytes"
+        return response
+    first, last = match.groups()
+    if first:
+        start, end = int(first), min(int(last) if last else size - 1, size - 1)
+    else:  # "bytes=-N": the last N bytes
+        start, end = max(size - int(last), 0), size - 1
+    if start >= size or start > end:
+        handle.close()
+        response = HttpResponse(status=416)
+        response["Content-Range"] = f"bytes */{size}"
+        return response
+    handle.seek(start)
+    if end == size - 1:
+        # "bytes=N-", what browsers send: stream the rest rather than hold it in memory.
+        response = FileResponse(handle, status=206, content_type=content_type)
+    else:
+        body = handle.read(end - start + 1)
+        handle.close()
+        response = HttpResponse(body, status=206, content_type=content_type)
+    response["Content-Range"] = f"bytes {start}-{end}/{size}"
+    response["Accept-Ranges"] = "bytes"
+    response["Content-Disposition"] = f'inline; filename="{filename}"'
+    return response
 
 
 @staff_required

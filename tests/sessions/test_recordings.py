@@ -121,3 +121,37 @@ def test_a_call_without_a_recording_has_no_player_and_its_recording_url_is_404(c
     )
     assert client.get(f"/dashboard/calls/{session.public_id}/recording.ogg").status_code == 404
     assert b"recording.ogg" not in client.get(f"/dashboard/calls/{session.public_id}/").content
+
+
+def test_the_recording_answers_range_requests_so_the_player_can_seek(client, agent, tmp_path):
+    session = call_session_start(agent=agent, api_key=None).session
+    call_recording_save(session_id=session.public_id, path=recorded_file(tmp_path))
+    url = f"/dashboard/calls/{session.public_id}/recording.ogg"
+    client.force_login(
+        get_user_model().objects.create_user("s", password="pw-s-123", is_staff=True)
+    )
+
+    full = client.get(url)
+    assert full.status_code == 200 and full["Accept-Ranges"] == "bytes"
+    whole = b"".join(full.streaming_content)
+    size = len(whole)
+    assert size > 200
+
+    head = client.get(url, HTTP_RANGE="bytes=0-3")
+    assert head.status_code == 206 and head.content == b"OggS"
+    assert head["Content-Range"] == f"bytes 0-3/{size}" and head["Content-Length"] == "4"
+
+    rest = client.get(url, HTTP_RANGE="bytes=100-")  # what a browser sends when seeking
+    assert rest.status_code == 206 and rest["Content-Range"] == f"bytes 100-{size - 1}/{size}"
+    assert b"".join(rest.streaming_content) == whole[100:]
+    assert rest["Content-Length"] == str(size - 100)
+
+    tail = client.get(url, HTTP_RANGE="bytes=-10")
+    assert tail.status_code == 206 and b"".join(tail.streaming_content) == whole[-10:]
+
+    beyond = client.get(url, HTTP_RANGE=f"bytes={size}-")
+    assert beyond.status_code == 416 and beyond["Content-Range"] == f"bytes */{size}"
+
+    # Several ranges are not supported: the whole file, which RFC 9110 allows.
+    multi = client.get(url, HTTP_RANGE="bytes=0-1,5-6")
+    assert multi.status_code == 200 and b"".join(multi.streaming_content) == whole
