@@ -241,6 +241,12 @@ class WebhookDelivery(models.Model):
         ]
         indexes = [
             models.Index(fields=["endpoint", "-created_at"], name="webhook_delivery_endpoint_idx"),
+            # The sweeper's query (pending deliveries whose send was lost) reads only these rows.
+            models.Index(
+                fields=["created_at"],
+                condition=models.Q(status="pending"),
+                name="webhook_delivery_pending_idx",
+            ),
         ]
 
     def __str__(self) -> str:

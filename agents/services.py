@@ -3,7 +3,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from django.conf import settings
@@ -337,3 +337,58 @@ def webhook_delivery_send(*, delivery_id: int) -> WebhookAttempt:
         fields["next_attempt_at"] = done + timedelta(seconds=retry_in)
     WebhookDelivery.objects.filter(pk=delivery_id).update(**fields)
     return WebhookAttempt(delivered=result.ok, retry_in=retry_in)
+
+
+def webhook_deliveries_resume(*, now: datetime | None = None) -> int:
+    """Queue again the pending deliveries whose send was lost, and return how many.
+
+    A queued send can vanish: the broker was down when the event was emitted (the call must not
+    fail for it), Redis restarted without persistence, or a worker died holding the task. Such a
+    delivery stays pending with nothing to move it; this finds those whose attempt is overdue by
+    WEBHOOK_RESUME_AFTER_SECONDS (so a send that is merely queued behind others is left alone)
+    and queues them. The claim in ``webhook_delivery_send`` keeps a resumed delivery from being
+    sent twice should the lost task turn up after all."""
+    now = now or timezone.now()
+    overdue = now - timedelta(seconds=settings.WEBHOOK_RESUME_AFTER_SECONDS)
+    stuck = (
+        WebhookDelivery.objects.filter(status=WebhookDelivery.Status.PENDING)
+        .filter(Q(locked_until__isnull=True) | Q(locked_until__lt=now))
+        .filter(
+            Q(next_attempt_at__isnull=True, created_at__lt=overdue) | Q(next_attempt_at__lt=overdue)
+        )
+        .order_by("created_at")
+        .values_list("pk", flat=True)[: settings.WEBHOOK_RESUME_BATCH]
+    )
+    ids = list(stuck)
+    # Due now: the next sweep leaves them alone while the sends just queued are on their way.
+    WebhookDelivery.objects.filter(pk__in=ids).update(next_attempt_at=now)
+    for delivery_id in ids:
+        _webhook_delivery_enqueue(delivery_id)
+    return len(ids)
+
+
+def webhook_delivery_redeliver(*, delivery: WebhookDelivery) -> WebhookDelivery:
+    """Send a finished delivery again, from the dashboard: after a receiver's outage outlasted
+    the retries, or to replay an event. Same event id and payload, so a receiver that already
+    processed it can tell; the attempt count starts over."""
+    resent = (
+        WebhookDelivery.objects.filter(pk=delivery.pk)
+        .exclude(status=WebhookDelivery.Status.PENDING)
+        .update(
+            status=WebhookDelivery.Status.PENDING,
+            attempts=0,
+            next_attempt_at=None,
+            delivered_at=None,
+            last_error="",
+            last_status_code=None,
+        )
+    )
+    if not resent:
+        raise InvalidRequest(
+            "This delivery is still being sent; wait for its result.",
+            code="delivery_pending",
+            status_code=409,
+        )
+    _webhook_delivery_enqueue(delivery.pk)
+    delivery.refresh_from_db()
+    return delivery

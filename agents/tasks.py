@@ -20,3 +20,8 @@ def webhook_delivery_send(self, delivery_id: int) -> None:
     # the caller's process) a retry would block the caller: the delivery stays in the log.
     if attempt.retry_in is not None and not self.request.is_eager:
         raise self.retry(countdown=attempt.retry_in)
+
+
+@shared_task
+def webhook_deliveries_resume() -> int:
+    return services.webhook_deliveries_resume()

@@ -11,7 +11,12 @@ from django.views.decorators.http import require_POST
 from agents.forms import WebhookEndpointForm
 from agents.models import Agent, WebhookDelivery, WebhookEndpoint
 from agents.selectors import webhook_delivery_list, webhook_endpoint_list
-from agents.services import webhook_endpoint_create, webhook_endpoint_delete, webhook_test_send
+from agents.services import (
+    webhook_delivery_redeliver,
+    webhook_endpoint_create,
+    webhook_endpoint_delete,
+    webhook_test_send,
+)
 from agents.webhooks import DELIVERY_HEADER, EVENT_HEADER, SIGNATURE_HEADER
 from thinnest_site.dashboard import staff_required
 from thinnest_site.errors import ApplicationError
@@ -105,3 +110,18 @@ def webhook_delivery_detail(request, public_id: str, delivery_id: int):
             "nav": "agents",
         },
     )
+
+
+@staff_required
+@require_POST
+def webhook_redeliver(request, public_id: str, delivery_id: int):
+    delivery = get_object_or_404(
+        WebhookDelivery, pk=delivery_id, endpoint__agent__public_id=public_id
+    )
+    try:
+        webhook_delivery_redeliver(delivery=delivery)
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, f"Delivery {delivery.event_id} queued again.")
+    return redirect("dashboard:webhook_delivery", public_id=public_id, delivery_id=delivery_id)

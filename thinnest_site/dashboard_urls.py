@@ -23,4 +23,9 @@ urlpatterns = [
         webhook_views.webhook_delivery_detail,
         name="webhook_delivery",
     ),
+    path(
+        "agents/<str:public_id>/webhooks/deliveries/<int:delivery_id>/redeliver/",
+        webhook_views.webhook_redeliver,
+        name="webhook_redeliver",
+    ),
 ]

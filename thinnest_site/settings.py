@@ -165,6 +165,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "sessions.tasks.call_recordings_purge",
         "schedule": 3600.0,
     },
+    # Webhook deliveries whose queued send was lost.
+    "resume-webhook-deliveries": {
+        "task": "agents.tasks.webhook_deliveries_resume",
+        "schedule": 60.0,
+    },
 }
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -294,6 +299,10 @@ WEBHOOK_RETRY_BACKOFF_SECONDS = env.float("WEBHOOK_RETRY_BACKOFF_SECONDS", defau
 WEBHOOK_RETRY_BACKOFF_MAX_SECONDS = env.float("WEBHOOK_RETRY_BACKOFF_MAX_SECONDS", default=3600.0)
 # call.ended waits this long, so the media worker's closing turns make it into the transcript.
 WEBHOOK_CALL_ENDED_DELAY_SECONDS = env.float("WEBHOOK_CALL_ENDED_DELAY_SECONDS", default=3.0)
+# A pending delivery whose attempt is this overdue lost its queued send (broker down or
+# restarted, worker killed): the beat task `webhook_deliveries_resume` queues it again.
+WEBHOOK_RESUME_AFTER_SECONDS = env.float("WEBHOOK_RESUME_AFTER_SECONDS", default=120.0)
+WEBHOOK_RESUME_BATCH = env.int("WEBHOOK_RESUME_BATCH", default=500)
 
 # --- Django REST framework ---------------------------------------------------------------------
 

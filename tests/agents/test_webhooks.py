@@ -507,3 +507,125 @@ def test_another_agents_webhook_is_not_found_under_this_agent(staff, agent, endp
     assert staff.get(f"{base}{endpoint.pk}/delete/").status_code == 404
     assert staff.post(f"{base}{endpoint.pk}/test/").status_code == 404
     assert staff.get(f"{base}deliveries/{delivery.pk}/").status_code == 404
+    assert staff.post(f"{base}deliveries/{delivery.pk}/redeliver/").status_code == 404
+
+
+# --- lost sends and sending again -------------------------------------------------------------
+
+
+def overdue(delivery: WebhookDelivery, seconds: float = 600) -> None:
+    WebhookDelivery.objects.filter(pk=delivery.pk).update(
+        created_at=timezone.now() - timedelta(seconds=seconds)
+    )
+
+
+def test_a_delivery_whose_send_was_lost_is_queued_again_and_sent_once(
+    agent, receiver, django_capture_on_commit_callbacks
+):
+    from agents.services import webhook_deliveries_resume
+
+    # Inside the test's transaction the send queued on commit never goes out: a lost task.
+    delivery = webhook_test_send(endpoint=make_webhook(agent=agent, url=receiver.url))
+    assert webhook_deliveries_resume() == 0  # just created: its send may still be on its way
+    overdue(delivery)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert webhook_deliveries_resume() == 1
+    delivery.refresh_from_db()
+    assert receiver.events() == ["webhook.test"] and delivery.status == "succeeded"
+    with django_capture_on_commit_callbacks(execute=True):
+        assert webhook_deliveries_resume() == 0
+    assert len(receiver.requests) == 1
+
+
+def test_the_sweeper_leaves_alone_what_is_on_its_way(agent, receiver):
+    from agents.services import webhook_deliveries_resume
+
+    endpoint = make_webhook(agent=agent, url=receiver.url)
+    now = timezone.now()
+    held, waiting, failed = (webhook_test_send(endpoint=endpoint) for _ in range(3))
+    for delivery in (held, waiting, failed):
+        overdue(delivery)
+    # An attempt in flight, a retry whose backoff has not run out, a delivery that gave up.
+    WebhookDelivery.objects.filter(pk=held.pk).update(locked_until=now + timedelta(seconds=30))
+    WebhookDelivery.objects.filter(pk=waiting.pk).update(
+        attempts=2, next_attempt_at=now + timedelta(seconds=30)
+    )
+    WebhookDelivery.objects.filter(pk=failed.pk).update(status="failed", attempts=8)
+    assert webhook_deliveries_resume() == 0
+
+    # The retry's send is lost too: once it is overdue, it is queued again, and only once
+    # while that send is on its way.
+    WebhookDelivery.objects.filter(pk=waiting.pk).update(
+        next_attempt_at=now - timedelta(seconds=600)
+    )
+    assert webhook_deliveries_resume() == 1
+    assert webhook_deliveries_resume() == 0
+    assert receiver.requests == []  # nothing committed: the sends were only queued
+
+
+def test_the_sweeper_runs_from_celery_beat():
+    from django.conf import settings
+
+    from thinnest_site.celery import app
+
+    entry = next(
+        e
+        for e in settings.CELERY_BEAT_SCHEDULE.values()
+        if e["task"] == "agents.tasks.webhook_deliveries_resume"
+    )
+    assert entry["schedule"] <= settings.WEBHOOK_RESUME_AFTER_SECONDS
+    assert entry["task"] in app.tasks
+
+
+def test_staff_send_a_failed_delivery_again(
+    staff, agent, receiver, settings, django_capture_on_commit_callbacks
+):
+    settings.WEBHOOK_MAX_ATTEMPTS = 1
+    receiver.statuses = [503]
+    endpoint = make_webhook(agent=agent, url=receiver.url)
+    delivery = webhook_test_send(endpoint=endpoint)
+    webhook_delivery_send(delivery_id=delivery.pk)
+    delivery.refresh_from_db()
+    assert delivery.status == "failed"
+    url = f"/dashboard/agents/{agent.public_id}/webhooks/deliveries/{delivery.pk}/"
+    assert "Send again" in staff.get(url).content.decode()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = staff.post(f"{url}redeliver/")
+    assert response.status_code == 302 and response["Location"] == url
+    delivery.refresh_from_db()
+    assert (delivery.status, delivery.attempts, delivery.last_status_code) == ("succeeded", 1, 200)
+    first, second = receiver.requests
+    assert first["body"] == second["body"]  # the same event, same id
+    assert second["headers"]["Thinnest-Delivery"] == delivery.event_id
+    assert_signed(second, endpoint.secret)
+
+
+def test_a_delivery_still_being_sent_cannot_be_sent_again(staff, agent, endpoint):
+    delivery = webhook_test_send(endpoint=endpoint)
+    url = f"/dashboard/agents/{agent.public_id}/webhooks/deliveries/{delivery.pk}/"
+    assert "Send again" not in staff.get(url).content.decode()
+    page = staff.post(f"{url}redeliver/", follow=True).content.decode()
+    assert "still being sent" in page
+    delivery.refresh_from_db()
+    assert (delivery.status, delivery.attempts) == ("pending", 0)
+
+
+def test_sending_again_is_refused_to_anyone_but_staff_and_without_csrf(agent, endpoint):
+    delivery = webhook_test_send(endpoint=endpoint)
+    WebhookDelivery.objects.filter(pk=delivery.pk).update(status="failed", attempts=8)
+    url = f"/dashboard/agents/{agent.public_id}/webhooks/deliveries/{delivery.pk}/redeliver/"
+    anonymous = Client()
+    assert anonymous.post(url).status_code == 302
+    visitor = Client()
+    visitor.force_login(get_user_model().objects.create_user("v", password="pw-visitor-1"))
+    assert visitor.post(url).status_code == 403
+    no_csrf = Client(enforce_csrf_checks=True)
+    no_csrf.force_login(
+        get_user_model().objects.create_user("s", password="pw-1234567", is_staff=True)
+    )
+    assert no_csrf.post(url).status_code == 403
+    assert no_csrf.get(url).status_code == 405
+    delivery.refresh_from_db()
+    assert (delivery.status, delivery.attempts) == ("failed", 8)
