@@ -8,7 +8,8 @@ temporary directory, the default conversation pipeline and models), then, as a W
 (aiortc; voice/testing.py), speaks recorded questions (Piper) followed by silence, and times each
 answer from the moment its last speech sample left the caller to the first audible agent frame
 that arrived. Prints p50/p95 over all turns, the greeting latency (call_started -> first audio),
-and the server's own breakdown per turn (end-of-turn wait, STT, LLM first token, first TTS chunk).
+and the server's own breakdown per turn (end-of-turn wait, STT, LLM first token, first TTS chunk),
+and how many replies were prepared during the end-of-turn silence.
 """
 
 from __future__ import annotations
@@ -158,6 +159,8 @@ async def run(args, base_url: str, key: str, agent_id: str) -> dict:
     breakdown["transport_and_playout_p50_ms"] = (
         caller - server if caller is not None and server is not None else None
     )
+    # Turns whose reply was prepared during the end-of-turn silence (VOICE_PREPARE_REPLY).
+    breakdown["prepared_turns"] = sum(1 for t in timings if t.get("prepared"))
     return {
         "turns_answered": len(latencies),
         "turns_asked": args.calls * args.turns,

@@ -273,6 +273,9 @@ LLM_CONTEXT_TOKENS = env.int("LLM_CONTEXT_TOKENS", default=2048)
 LLM_THREADS = env.int("LLM_THREADS", default=2)
 # Threads for model inference per media worker (calls share them; audio stays on the loop).
 VOICE_INFERENCE_THREADS = env.int("VOICE_INFERENCE_THREADS", default=2)
+# Write and voice the reply to the speculative transcript during the end-of-turn silence, so it
+# plays as soon as the turn ends; costs the LLM work of replies dropped when the caller goes on.
+VOICE_PREPARE_REPLY = env.bool("VOICE_PREPARE_REPLY", default=True)
 # Silence that ends the user's turn, and speech that counts as an interruption.
 TURN_SILENCE_MS = env.int("TURN_SILENCE_MS", default=600)
 BARGE_IN_MIN_SPEECH_MS = env.int("BARGE_IN_MIN_SPEECH_MS", default=120)

@@ -455,3 +455,80 @@ async def test_words_spoken_before_the_last_turn_was_transcribed_are_kept_in_one
     assert "cake" in text and "saturday" in text, text
     user_turns = [t for t in call.events.turns if t["role"] == "user"]
     assert len(user_turns) == 1 and user_turns[0]["text"] == user["text"]
+
+
+class RecordingLlm:
+    """The real LLM, noting each reply it writes and the last user message it answered."""
+
+    def __init__(self, llm) -> None:
+        self.llm = llm
+        self.replies: list[tuple[str, str]] = []  # (user message, reply so far)
+
+    def __getattr__(self, name):
+        return getattr(self.llm, name)
+
+    def stream_reply(self, messages, **kwargs):
+        user = [m["content"] for m in messages if m["role"] == "user"][-1]
+        index = len(self.replies)
+        self.replies.append((user, ""))
+        for piece in self.llm.stream_reply(messages, **kwargs):
+            self.replies[index] = (user, self.replies[index][1] + piece)
+            yield piece
+
+
+async def test_the_reply_is_prepared_during_the_end_of_turn_silence(speech):
+    # A long end-of-turn silence: the speculative transcript, the LLM's first clause and its
+    # audio are all ready well before the turn ends.
+    call = Call(turn_silence_ms=2500)
+    call.pipeline.llm = RecordingLlm(call.pipeline.llm)
+    try:
+        await call.say(speech("What time do you open in the morning?"))
+        await call.silence(2.0)
+        user_at, user = await call.events.wait_for(lambda e: e.get("role") == "user" and e["final"])
+        _, agent = await call.events.wait_for(lambda e: e.get("role") == "agent" and e["final"])
+    finally:
+        await call.close()
+    assert "open" in user["text"].lower()
+    timing = call.pipeline.turn_timings[-1]
+    assert timing["prepared"] is True
+    assert timing["llm_first_token_ms"] == 0  # nothing left to wait for at the end of turn
+    # Written once, for this turn, and heard only after the turn ended.
+    assert [user for user, _ in call.pipeline.llm.replies] == [user["text"]]
+    assert call.sent_voiced and call.sent_voiced[0] > user_at
+    before_user = [e for at, e in call.events.events if at < user_at]
+    assert not any(e.get("role") == "agent" or e["type"] == "agent_speaking" for e in before_user)
+    assert [m["role"] for m in call.pipeline.history] == ["user", "assistant"]
+    assert call.pipeline.history[1]["content"] == agent["text"]
+
+
+async def test_a_prepared_reply_is_dropped_unheard_when_the_caller_goes_on(speech):
+    call = Call(turn_silence_ms=2500)
+    call.pipeline.llm = RecordingLlm(call.pipeline.llm)
+    try:
+        first = speech("I would like to order a cake.")
+        for i in range(0, first.size, FRAME):
+            call.pipeline.push_audio(first[i : i + FRAME])
+            await asyncio.sleep(0.02)
+        # A pause long enough for a reply to this half to be prepared, short of the turn's end.
+        await call.silence(1.5)
+        assert call.pipeline.llm.replies, "no reply was prepared during the pause"
+        await call.say(speech("For Saturday morning, please."))
+        await call.silence(2.0)
+        user_at, user = await call.events.wait_for(
+            lambda e: e.get("role") == "user" and e["final"], timeout=40
+        )
+        _, agent = await call.events.wait_for(
+            lambda e: e.get("role") == "agent" and e["final"], timeout=40
+        )
+    finally:
+        await call.close()
+    text = user["text"].lower()
+    assert "cake" in text and "saturday" in text, text
+    # The half-turn's reply was never heard, shown or kept; the one heard answers the whole turn.
+    assert "saturday" not in call.pipeline.llm.replies[0][0].lower()
+    answered = [reply for asked, reply in call.pipeline.llm.replies if asked == user["text"]]
+    assert answered and agent["text"].split()[0] in answered[-1]
+    assert call.sent_voiced and call.sent_voiced[0] > user_at
+    before_user = [e for at, e in call.events.events if at < user_at]
+    assert not any(e.get("role") == "agent" or e["type"] == "agent_speaking" for e in before_user)
+    assert [m["role"] for m in call.pipeline.history] == ["user", "assistant"]

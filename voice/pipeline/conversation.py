@@ -13,7 +13,9 @@ import re
 import threading
 import time
 from collections import deque
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from functools import cache
 
 import numpy as np
@@ -42,6 +44,26 @@ SPECULATE_AFTER_SILENCE_MS = 192
 SMART_TURN_COMPLETE = 0.5
 GOODBYE = re.compile(r"\b(good\s?bye|bye|hang up|end (the|this) call|that'?s all)\b", re.IGNORECASE)
 CLOSING_LINE = "Thank you for calling. Goodbye!"
+
+
+@dataclass(eq=False)
+class PreparedReply:
+    """A reply written and voiced from the speculative transcript while the caller is silent but
+    the turn has not ended: if the turn then ends on that transcript, its audio is ready (or on
+    its way) and plays at once; if the caller speaks on, it is dropped unheard."""
+
+    speculation: asyncio.Future
+    text: str
+    cancel: threading.Event = field(default_factory=threading.Event)
+    chunks: asyncio.Queue = field(default_factory=asyncio.Queue)  # (text, pcm, rate), then None
+    task: asyncio.Task | None = None
+    first_token_at: float | None = None
+    first_audio_at: float | None = None
+
+    def drop(self) -> None:
+        self.cancel.set()
+        if self.task is not None:
+            self.task.cancel()
 
 
 @cache
@@ -107,6 +129,7 @@ class ConversationPipeline:
         # again before they are, the two utterances become one turn instead of the first being
         # dropped with the reply it started.
         self._untranscribed: tuple[np.ndarray, int] | None = None
+        self._prepared: PreparedReply | None = None
         self._hangup_after_reply = False
         self.turn_timings: list[dict] = []
         self._timing: dict = {}
@@ -124,6 +147,7 @@ class ConversationPipeline:
         # A hang-up in the middle of a reply: the transcript keeps what the caller heard of it.
         self.interrupt()
         self._cancel.set()
+        self._prepared_drop()
         tasks = [task for task in (self._reply, self._stt_stream) if task]
         for task in tasks:
             task.cancel()
@@ -165,6 +189,7 @@ class ConversationPipeline:
             self._stt_audio.put_nowait(window)
         if voiced:
             self._speculation = None
+            self._prepared_drop()
             self._turn_check = None
             if self._agent_busy and self._speech_ms >= settings.BARGE_IN_MIN_SPEECH_MS:
                 self._barge_in()
@@ -259,6 +284,67 @@ class ConversationPipeline:
         text = guess.result().strip()
         if text:
             self.events.emit({"type": "transcript", "role": "user", "text": text, "final": False})
+            self._reply_prepare(guess, text)
+
+    # --- a reply prepared during the end-of-turn wait ------------------------------------------
+
+    def _reply_prepare(self, guess: asyncio.Future, text: str) -> None:
+        """Start writing and voicing the reply to the speculative text now, during the silence
+        that has yet to end the turn: by the time it does, the LLM's first clause and its audio
+        are ready instead of just starting. Nothing is heard, shown or kept unless the turn ends
+        on this very text (``_end_of_turn`` adopts it)."""
+        if (
+            not settings.VOICE_PREPARE_REPLY
+            or self._prepared is not None
+            or not self._in_speech
+            or self._agent_busy
+            or self._untranscribed is not None
+            or not any(c.isalnum() for c in text)
+            or GOODBYE.search(text)
+        ):
+            return
+        prepared = PreparedReply(speculation=guess, text=text)
+        history = [*self.history, {"role": "user", "content": text}]
+        prepared.task = asyncio.create_task(self._prepare(prepared, history))
+        self._prepared = prepared
+
+    async def _prepare(self, prepared: PreparedReply, history: list[dict]) -> None:
+        loop = asyncio.get_running_loop()
+
+        def first_token(_ms: int) -> None:
+            prepared.first_token_at = time.monotonic()
+
+        try:
+            pieces = self._llm_pieces(history, prepared.cancel, on_first_token=first_token)
+            async for chunk in _chunks(pieces):
+                pcm, rate = await loop.run_in_executor(inference_pool(), self._synthesize, chunk)
+                if prepared.first_audio_at is None:
+                    prepared.first_audio_at = time.monotonic()
+                prepared.chunks.put_nowait((chunk, pcm, rate))
+        finally:
+            prepared.chunks.put_nowait(None)
+
+    def _prepared_drop(self) -> None:
+        if self._prepared is not None:
+            self._prepared.drop()
+            self._prepared = None
+
+    async def _prepared_audio(self, prepared: PreparedReply) -> AsyncIterator[tuple]:
+        """The prepared chunks as they come; the breakdown counts only what was left to wait for
+        after the turn ended (0 when the first chunk was ready before)."""
+        adopted = time.monotonic()
+        first = True
+        while (item := await prepared.chunks.get()) is not None:
+            if first:
+                first = False
+                token_at = prepared.first_token_at or adopted
+                audio_at = prepared.first_audio_at or time.monotonic()
+                self._timing["llm_first_token_ms"] = round(max(0.0, token_at - adopted) * 1000)
+                self._timing["tts_first_chunk_ms"] = round(
+                    max(0.0, audio_at - max(token_at, adopted)) * 1000
+                )
+            yield item
+        await prepared.task  # an LLM or TTS failure surfaces as it would in a live reply
 
     @property
     def _agent_busy(self) -> bool:
@@ -333,11 +419,39 @@ class ConversationPipeline:
             if speculation is not None:
                 speculation.cancel()
             speculation = None
+        # The reply prepared in the silence answers this turn if it answers the same text.
+        prepared, self._prepared = self._prepared, None
+        if prepared is not None and (
+            speculation is None or prepared.speculation is not speculation
+        ):
+            prepared.drop()
+            prepared = None
         self._untranscribed = (audio, start_ms)
-        self._reply = asyncio.create_task(self._answer(audio, start_ms, end_ms, speculation))
+        self._reply = asyncio.create_task(
+            self._answer(audio, start_ms, end_ms, speculation, prepared)
+        )
 
     async def _answer(
-        self, audio: np.ndarray, start_ms: int, end_ms: int, speculation: asyncio.Future | None
+        self,
+        audio: np.ndarray,
+        start_ms: int,
+        end_ms: int,
+        speculation: asyncio.Future | None,
+        prepared: PreparedReply | None = None,
+    ) -> None:
+        try:
+            await self._answer_turn(audio, start_ms, end_ms, speculation, prepared)
+        finally:
+            if prepared is not None:
+                prepared.drop()  # a barge-in or hang-up stops the work still under way
+
+    async def _answer_turn(
+        self,
+        audio: np.ndarray,
+        start_ms: int,
+        end_ms: int,
+        speculation: asyncio.Future | None,
+        prepared: PreparedReply | None,
     ) -> None:
         loop = asyncio.get_running_loop()
         started = time.monotonic()
@@ -353,7 +467,7 @@ class ConversationPipeline:
             # No words: a cough or a noise. If it cut the agent off, let it finish its sentence.
             if self._interrupted_rest:
                 rest, self._interrupted_rest = self._interrupted_rest, ""
-                await self._say([rest], record=True)
+                await self._say(self._synthesized([rest]), record=True)
             return
         self._interrupted_rest = ""
         self.events.emit({"type": "transcript", "role": "user", "text": text, "final": True})
@@ -362,20 +476,31 @@ class ConversationPipeline:
 
         if GOODBYE.search(text):
             self._hangup_after_reply = True
-            await self._say([CLOSING_LINE], record=True)
+            await self._say(self._synthesized([CLOSING_LINE]), record=True)
             await self.output.wait_idle()
             self.events.end_call(REASON_AGENT_HANGUP)
             return
-        await self._say(self._llm_pieces(), record=True, timed=True)
+        if prepared is not None and prepared.text == text.strip():
+            self._timing["prepared"] = True
+            await self._say(self._prepared_audio(prepared), record=True)
+            return
+        self._cancel = threading.Event()
+        pieces = self._llm_pieces(self.history, self._cancel, on_first_token=self._first_token)
+        await self._say(self._synthesized(pieces, timed=True), record=True)
 
-    async def _llm_pieces(self):
-        """The LLM's reply as an async stream of text pieces (generated in a thread)."""
+    def _first_token(self, ms: int) -> None:
+        self._timing["llm_first_token_ms"] = ms
+
+    async def _llm_pieces(
+        self, history: list[dict], cancel: threading.Event, on_first_token: Callable[[int], None]
+    ):
+        """The LLM's reply to ``history`` as an async stream of text pieces (generated in a
+        thread, which stops at the next token once ``cancel`` is set)."""
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[str | None] = asyncio.Queue()
-        self._cancel = cancel = threading.Event()
         messages = history_trim(
             self.system_prompt,
-            self.history,
+            history,
             budget_tokens=self.llm.context_tokens - self.spec.llm_max_tokens - 64,
             count=self.llm.count_tokens,
         )
@@ -398,16 +523,28 @@ class ConversationPipeline:
             first = True
             while (piece := await queue.get()) is not None:
                 if first:
-                    self._timing["llm_first_token_ms"] = round((time.monotonic() - started) * 1000)
+                    on_first_token(round((time.monotonic() - started) * 1000))
                     first = False
                 yield piece
         finally:
             cancel.set()
             await asyncio.shield(future)
 
-    async def _say(self, pieces, *, record: bool, timed: bool = False) -> None:
-        """Synthesize and queue chunk by chunk, as soon as each is ready."""
+    def _synthesize(self, chunk: str) -> tuple[np.ndarray, int]:
+        return self.tts.synthesize(chunk, voice=self.spec.tts_voice, speed=self.spec.tts_speed)
+
+    async def _synthesized(self, pieces, *, timed: bool = False) -> AsyncIterator[tuple]:
+        """(chunk, pcm, rate) for each speakable chunk of ``pieces``, synthesized as it comes."""
         loop = asyncio.get_running_loop()
+        async for chunk in _chunks(pieces):
+            started = time.monotonic()
+            pcm, rate = await loop.run_in_executor(inference_pool(), self._synthesize, chunk)
+            if timed and "tts_first_chunk_ms" not in self._timing:
+                self._timing["tts_first_chunk_ms"] = round((time.monotonic() - started) * 1000)
+            yield chunk, pcm, rate
+
+    async def _say(self, audio: AsyncIterator[tuple], *, record: bool) -> None:
+        """Queue each (chunk, pcm, rate) of ``audio`` for playback as soon as it is ready."""
         self._spoken = []
         self._reply_started_played_ms = self.output.played_ms
         self._reply_start_ms = self.events.call_ms()
@@ -415,16 +552,7 @@ class ConversationPipeline:
         said: list[str] = []
         self._producing = True
         try:
-            async for chunk in _chunks(pieces):
-                started = time.monotonic()
-                pcm, rate = await loop.run_in_executor(
-                    inference_pool(),
-                    lambda c=chunk: self.tts.synthesize(
-                        c, voice=self.spec.tts_voice, speed=self.spec.tts_speed
-                    ),
-                )
-                if timed and "tts_first_chunk_ms" not in self._timing:
-                    self._timing["tts_first_chunk_ms"] = round((time.monotonic() - started) * 1000)
+            async for chunk, pcm, rate in audio:
                 self.output.play(pcm, rate)
                 self._spoken.append((chunk, len(pcm) * 1000 // rate))
                 said.append(chunk)
