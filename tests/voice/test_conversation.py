@@ -97,10 +97,13 @@ class Call:
             if np.abs(frame.to_ndarray()).max() > 500:
                 self.sent_voiced.append(time.monotonic())
 
-    async def say(self, pcm: np.ndarray, *, real_time: bool = True) -> float:
-        """Push speech (then 1 s of silence) in 20 ms frames; returns when the speech began."""
+    async def say(
+        self, pcm: np.ndarray, *, real_time: bool = True, then_silence: float = 1.0
+    ) -> float:
+        """Push speech (then ``then_silence`` seconds of silence) in 20 ms frames; returns when
+        the speech began."""
         began = time.monotonic()
-        audio = np.concatenate([pcm, np.zeros(16000, dtype=np.int16)])
+        audio = np.concatenate([pcm, np.zeros(int(16000 * then_silence), dtype=np.int16)])
         for i in range(0, audio.size, FRAME):
             self.pipeline.push_audio(audio[i : i + FRAME])
             if real_time:
@@ -437,13 +440,9 @@ async def test_words_spoken_before_the_last_turn_was_transcribed_are_kept_in_one
     call = Call(turn_silence_ms=400)
     call.pipeline.stt = SlowStt(call.pipeline.stt, delay=1.5)
     try:
-        first = speech("I would like to order a cake.")
         # Speech, then a pause that ends the turn (400 ms), then more words while the first
         # part is still being transcribed.
-        for i in range(0, first.size, FRAME):
-            call.pipeline.push_audio(first[i : i + FRAME])
-            await asyncio.sleep(0.02)
-        await call.silence(0.6)
+        await call.say(speech("I would like to order a cake."), then_silence=0.6)
         await call.say(speech("For Saturday morning, please."))
         _, user = await call.events.wait_for(
             lambda e: e.get("role") == "user" and e["final"], timeout=40
@@ -476,6 +475,15 @@ class RecordingLlm:
             yield piece
 
 
+def assert_one_reply_heard_after(call: Call, user_at: float) -> None:
+    """Nothing of the agent was heard or shown before the caller's final transcript, and the
+    call's history holds that one turn and its one reply."""
+    assert call.sent_voiced and call.sent_voiced[0] > user_at
+    before_user = [e for at, e in call.events.events if at < user_at]
+    assert not any(e.get("role") == "agent" or e["type"] == "agent_speaking" for e in before_user)
+    assert [m["role"] for m in call.pipeline.history] == ["user", "assistant"]
+
+
 async def test_the_reply_is_prepared_during_the_end_of_turn_silence(speech):
     # A long end-of-turn silence: the speculative transcript, the LLM's first clause and its
     # audio are all ready well before the turn ends.
@@ -494,10 +502,7 @@ async def test_the_reply_is_prepared_during_the_end_of_turn_silence(speech):
     assert timing["llm_first_token_ms"] == 0  # nothing left to wait for at the end of turn
     # Written once, for this turn, and heard only after the turn ended.
     assert [user for user, _ in call.pipeline.llm.replies] == [user["text"]]
-    assert call.sent_voiced and call.sent_voiced[0] > user_at
-    before_user = [e for at, e in call.events.events if at < user_at]
-    assert not any(e.get("role") == "agent" or e["type"] == "agent_speaking" for e in before_user)
-    assert [m["role"] for m in call.pipeline.history] == ["user", "assistant"]
+    assert_one_reply_heard_after(call, user_at)
     assert call.pipeline.history[1]["content"] == agent["text"]
 
 
@@ -505,12 +510,8 @@ async def test_a_prepared_reply_is_dropped_unheard_when_the_caller_goes_on(speec
     call = Call(turn_silence_ms=2500)
     call.pipeline.llm = RecordingLlm(call.pipeline.llm)
     try:
-        first = speech("I would like to order a cake.")
-        for i in range(0, first.size, FRAME):
-            call.pipeline.push_audio(first[i : i + FRAME])
-            await asyncio.sleep(0.02)
         # A pause long enough for a reply to this half to be prepared, short of the turn's end.
-        await call.silence(1.5)
+        await call.say(speech("I would like to order a cake."), then_silence=1.5)
         assert call.pipeline.llm.replies, "no reply was prepared during the pause"
         await call.say(speech("For Saturday morning, please."))
         await call.silence(2.0)
@@ -528,7 +529,4 @@ async def test_a_prepared_reply_is_dropped_unheard_when_the_caller_goes_on(speec
     assert "saturday" not in call.pipeline.llm.replies[0][0].lower()
     answered = [reply for asked, reply in call.pipeline.llm.replies if asked == user["text"]]
     assert answered and agent["text"].split()[0] in answered[-1]
-    assert call.sent_voiced and call.sent_voiced[0] > user_at
-    before_user = [e for at, e in call.events.events if at < user_at]
-    assert not any(e.get("role") == "agent" or e["type"] == "agent_speaking" for e in before_user)
-    assert [m["role"] for m in call.pipeline.history] == ["user", "assistant"]
+    assert_one_reply_heard_after(call, user_at)

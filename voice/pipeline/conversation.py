@@ -53,7 +53,6 @@ class PreparedReply:
     its way) and plays at once; if the caller speaks on, it is dropped unheard."""
 
     speculation: asyncio.Future
-    text: str
     cancel: threading.Event = field(default_factory=threading.Event)
     chunks: asyncio.Queue = field(default_factory=asyncio.Queue)  # (text, pcm, rate), then None
     task: asyncio.Task | None = None
@@ -303,7 +302,7 @@ class ConversationPipeline:
             or GOODBYE.search(text)
         ):
             return
-        prepared = PreparedReply(speculation=guess, text=text)
+        prepared = PreparedReply(speculation=guess)
         history = [*self.history, {"role": "user", "content": text}]
         prepared.task = asyncio.create_task(self._prepare(prepared, history))
         self._prepared = prepared
@@ -419,7 +418,8 @@ class ConversationPipeline:
             if speculation is not None:
                 speculation.cancel()
             speculation = None
-        # The reply prepared in the silence answers this turn if it answers the same text.
+        # The reply prepared in the silence answers this turn if it came from the same
+        # speculative transcript.
         prepared, self._prepared = self._prepared, None
         if prepared is not None and (
             speculation is None or prepared.speculation is not speculation
@@ -430,6 +430,9 @@ class ConversationPipeline:
         self._reply = asyncio.create_task(
             self._answer(audio, start_ms, end_ms, speculation, prepared)
         )
+        if prepared is not None:
+            # A barge-in or hang-up cancels the reply: the work still under way for it stops too.
+            self._reply.add_done_callback(lambda _reply: prepared.drop())
 
     async def _answer(
         self,
@@ -438,20 +441,6 @@ class ConversationPipeline:
         end_ms: int,
         speculation: asyncio.Future | None,
         prepared: PreparedReply | None = None,
-    ) -> None:
-        try:
-            await self._answer_turn(audio, start_ms, end_ms, speculation, prepared)
-        finally:
-            if prepared is not None:
-                prepared.drop()  # a barge-in or hang-up stops the work still under way
-
-    async def _answer_turn(
-        self,
-        audio: np.ndarray,
-        start_ms: int,
-        end_ms: int,
-        speculation: asyncio.Future | None,
-        prepared: PreparedReply | None,
     ) -> None:
         loop = asyncio.get_running_loop()
         started = time.monotonic()
@@ -480,7 +469,7 @@ class ConversationPipeline:
             await self.output.wait_idle()
             self.events.end_call(REASON_AGENT_HANGUP)
             return
-        if prepared is not None and prepared.text == text.strip():
+        if prepared is not None:
             self._timing["prepared"] = True
             await self._say(self._prepared_audio(prepared), record=True)
             return
@@ -604,9 +593,8 @@ class ConversationPipeline:
             loop = asyncio.get_running_loop()
             _greetings[key] = await loop.run_in_executor(
                 inference_pool(),
-                lambda: self.tts.synthesize(
-                    self.spec.greeting, voice=self.spec.tts_voice, speed=self.spec.tts_speed
-                ),
+                self._synthesize,
+                self.spec.greeting,
             )
         pcm, rate = _greetings[key]
         self._spoken = [(self.spec.greeting, len(pcm) * 1000 // rate)]
