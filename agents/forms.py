@@ -55,6 +55,13 @@ class ApiKeyForm(forms.Form):
     rate_limit_per_minute = forms.IntegerField(
         required=False, min_value=1, max_value=100000, help_text="Empty = the server default."
     )
+    max_concurrent_calls = forms.IntegerField(
+        label="Concurrent calls",
+        required=False,
+        min_value=1,
+        max_value=100000,
+        help_text="Calls this key may have live at once. Empty = the server default.",
+    )
 
     def clean_allowed_origins(self) -> list[str]:
         return [

@@ -136,6 +136,13 @@ class ApiKey(models.Model):
         validators=[MinValueValidator(1), MaxValueValidator(100000)],
         help_text="Start-call requests per minute; empty = the server default.",
     )
+    max_concurrent_calls = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(100000)],
+        help_text="Calls this key may have live at once; empty = the server default "
+        "(MAX_CONCURRENT_CALLS_PER_KEY).",
+    )
     created_at = models.DateTimeField(db_default=Now(), editable=False)
     last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
     revoked_at = models.DateTimeField(null=True, blank=True, editable=False)

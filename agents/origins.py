@@ -78,3 +78,14 @@ def origin_matches(origin: str, allowed: Iterable[str]) -> bool:
         if rest.endswith(suffix) and len(rest) > len(suffix) and ":" not in rest[: -len(suffix)]:
             return True
     return False
+
+
+def origin_for_record(origin: str) -> str:
+    """A request's Origin header as a call record keeps it: ``scheme://host[:port]``, or empty
+    when it is not a web origin at all (``null``, a wildcard, a path, a formula, junk). Anything
+    a stranger sends in that header ends up in the call history and its exports."""
+    try:
+        normalized = normalize_origin(origin[:300])
+    except InvalidRequest:
+        return ""
+    return "" if "*" in normalized else normalized

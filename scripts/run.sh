@@ -12,6 +12,11 @@ PY="$VENV/bin/python"
 "$PY" manage.py collectstatic --noinput -v0
 HOST="${HOST:-127.0.0.1}"
 PORT="${PORT:-8000}"
+# The demo's start-call route needs no credential: serve it only when this server listens on
+# loopback (set DEMO_ENABLED yourself to decide otherwise).
+case "$HOST" in
+  127.*|localhost|::1) export DEMO_ENABLED="${DEMO_ENABLED:-true}" ;;
+esac
 "$PY" manage.py bootstrap_demo --origin "http://$HOST:$PORT" --origin "http://localhost:$PORT"
 echo "==> Serving on http://$HOST:$PORT  (demo: http://$HOST:$PORT/demo/, admin: /admin/)"
 exec "$VENV/bin/daphne" -b "$HOST" -p "$PORT" thinnest_site.asgi:application

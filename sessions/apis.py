@@ -30,12 +30,14 @@ class CallStartApi(APIView):
 
     authentication_classes = [ApiKeyAuthentication]
     parser_classes = [BoundedJSONParser]
-    # IP first: it must count attempts with bad keys too.
-    throttle_classes = [StartCallIpThrottle, StartCallKeyThrottle]
+    # Per client IP, for every request (a bad key too): checked before the key is looked at.
+    # The key's own budget is charged in post(), only once origin and agent have passed, so
+    # requests a key's rules refuse cannot use up the budget of the site that owns it.
+    throttle_classes = [StartCallIpThrottle]
 
     class InputSerializer(serializers.Serializer):
         agent_id = serializers.CharField(max_length=64)
-        context = serializers.JSONField(required=False, default=dict)
+        context = serializers.JSONField(required=False, default=dict, allow_null=True)
 
     class OutputSerializer(serializers.Serializer):
         session_id = serializers.CharField()
@@ -65,7 +67,10 @@ class CallStartApi(APIView):
             404: OpenApiResponse(_ERROR_SCHEMA, description="agent_not_found"),
             413: OpenApiResponse(_ERROR_SCHEMA, description="request_too_large"),
             415: OpenApiResponse(_ERROR_SCHEMA, description="unsupported_media_type"),
-            429: OpenApiResponse(_ERROR_SCHEMA, description="rate_limited (see Retry-After)"),
+            429: OpenApiResponse(
+                _ERROR_SCHEMA,
+                description="rate_limited (see Retry-After), concurrent_call_limit",
+            ),
         },
         examples=[
             OpenApiExample(
@@ -79,6 +84,7 @@ class CallStartApi(APIView):
         ],
     )
     def post(self, request):
+        api_key = request.auth  # authenticates now, after the per-IP throttle: a bad key is a 401
         if not request.content_type:
             raise exceptions.UnsupportedMediaType("", detail="Send the body as application/json.")
         serializer = self.InputSerializer(data=request.data)
@@ -86,11 +92,14 @@ class CallStartApi(APIView):
 
         origin = request.headers.get("Origin", "")
         agent = call_start_agent_resolve(
-            api_key=request.auth, agent_id=serializer.validated_data["agent_id"], origin=origin
+            api_key=api_key, agent_id=serializer.validated_data["agent_id"], origin=origin
         )
+        key_throttle = StartCallKeyThrottle()
+        if not key_throttle.allow_request(request, self):
+            self.throttled(request, key_throttle.wait())
         started = call_session_start(
             agent=agent,
-            api_key=request.auth,
+            api_key=api_key,
             context=serializer.validated_data["context"],
             origin=origin,
             client_ip=client_ip_get(request),

@@ -8,7 +8,7 @@ from django.conf import settings
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import exceptions, status
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
-from rest_framework.parsers import JSONParser
+from rest_framework.parsers import BaseParser
 from rest_framework.throttling import SimpleRateThrottle
 
 from agents.models import ApiKey
@@ -78,9 +78,12 @@ class StartCallKeyThrottle(SimpleRateThrottle):
         return self.cache_format % {"scope": self.scope, "ident": request.auth.prefix}
 
 
-class BoundedJSONParser(JSONParser):
-    """JSON with a size cap. DRF reads the body stream itself, bypassing Django's
-    DATA_UPLOAD_MAX_MEMORY_SIZE, so without this any size would be read and parsed."""
+class BoundedJSONParser(BaseParser):
+    """JSON with a size cap, read from the stream: no more than the cap is ever read. (Not a
+    JSONParser subclass: DRF reads ``request.body`` whole for those, which refuses bodies over
+    DATA_UPLOAD_MAX_MEMORY_SIZE with an exception of its own.)"""
+
+    media_type = "application/json"
 
     def parse(self, stream, media_type=None, parser_context=None):
         limit = settings.START_CALL_MAX_BODY_BYTES
@@ -93,9 +96,24 @@ class BoundedJSONParser(JSONParser):
             )
         encoding = (parser_context or {}).get("encoding", settings.DEFAULT_CHARSET)
         try:
-            return json.loads(body.decode(encoding))
-        except (ValueError, UnicodeDecodeError) as exc:
+            text = body.decode(encoding)
+        except LookupError as exc:  # a charset Python knows only as a str codec, like rot13
+            raise exceptions.UnsupportedMediaType(
+                "", detail=f"Unsupported charset '{encoding}': send UTF-8 JSON."
+            ) from exc
+        except UnicodeDecodeError as exc:
+            raise exceptions.ParseError(f"The body is not valid {encoding} text.") from exc
+        try:
+            return json.loads(text, parse_constant=_refuse_constant)
+        except ValueError as exc:
             raise exceptions.ParseError(f"The body is not valid JSON: {exc}") from exc
+        except RecursionError as exc:
+            raise exceptions.ParseError("The body is nested too deeply.") from exc
+
+
+def _refuse_constant(name: str):
+    # NaN and Infinity are not JSON, and PostgreSQL's jsonb refuses them when the context is saved.
+    raise ValueError(f"{name} is not a JSON value")
 
 
 class ApiKeyAuthenticationScheme(OpenApiAuthenticationExtension):

@@ -11,13 +11,15 @@ The media worker that owns the call's peer is reached over the channel layer (vo
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
 from typing import Any
 from urllib.parse import parse_qs
 
-from channels.db import database_sync_to_async
+from channels.consumer import get_handler_name
+from channels.exceptions import ChannelFull, StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
@@ -31,6 +33,7 @@ from sessions.services import (
     call_session_end,
     call_token_consume,
 )
+from thinnest_site.db import call_db
 from voice import protocol
 
 logger = logging.getLogger(__name__)
@@ -42,6 +45,15 @@ DISPATCH_TIMEOUT_SECONDS = 5.0
 DISPATCH_ATTEMPTS = 3
 SUPERVISE_INTERVAL_SECONDS = 0.5
 MAX_MESSAGE_BYTES = 64 * 1024
+# A browser gathers a handful of ICE candidates per call (Chromium: 2-10); more than this is a
+# flood, and each one would be relayed to the media worker.
+MAX_CANDIDATES_PER_CALL = 50
+MAX_CANDIDATE_CHARS = 1024
+# Messages a socket may send: a burst, then a steady rate. A real call sends a few dozen in all.
+MESSAGE_BURST = 60
+MESSAGES_PER_SECOND = 20.0
+# How long a message to the media worker may wait for room in its channel before it is dropped.
+WORKER_SEND_PATIENCE_SECONDS = 1.0
 
 # WebSocket close codes (4000-4999 are for applications).
 CLOSE_NORMAL = 1000
@@ -49,6 +61,7 @@ CLOSE_AUTH_FAILED = 4001
 CLOSE_AUTH_TIMEOUT = 4008
 CLOSE_FAILED = 4011
 CLOSE_TAKEN_OVER = 4009
+CLOSE_POLICY = 1008
 
 
 class CallConsumer(AsyncWebsocketConsumer):
@@ -67,6 +80,10 @@ class CallConsumer(AsyncWebsocketConsumer):
         self.authenticated_at = 0.0
         self.last_heartbeat = 0.0
         self.pending_candidates: list[dict] = []
+        self.candidates_received = 0
+        self.offer_sent_at = 0.0
+        self.message_allowance = float(MESSAGE_BURST)
+        self.allowance_at = time.monotonic()
         self.tasks: list[asyncio.Task] = []
         await self.accept()
 
@@ -75,6 +92,22 @@ class CallConsumer(AsyncWebsocketConsumer):
             await self.authenticate(query["token"][0])
         else:
             self.tasks.append(asyncio.create_task(self.expire_unauthenticated()))
+
+    async def dispatch(self, message: dict) -> None:
+        # Channels runs close_old_connections() on the process's one shared sync thread before
+        # every message (socket frames and worker heartbeats alike), so a slow sync view or
+        # query anywhere in the process would hold every live call up, until its worker looked
+        # dead. This consumer touches the database only through call_db, whose threads close
+        # their connections around each call: the shared thread has nothing to clean up for it.
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
+
+    async def websocket_disconnect(self, message: dict) -> None:
+        # As Channels' own, minus its close_old_connections() on the shared thread (see dispatch).
+        await self.disconnect(message["code"])
+        raise StopConsumer()
 
     async def disconnect(self, code: int) -> None:
         for task in self.tasks:
@@ -93,12 +126,24 @@ class CallConsumer(AsyncWebsocketConsumer):
     # --- browser -> server ----------------------------------------------------------------------
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if not self.allow_message():
+            # A flood: nothing a browser sends needs this rate. The call, if any, ends as failed.
+            await self.send_error("rate_limited", "Too many messages on this socket.")
+            if self.token and not self.finished:
+                await self.finish(
+                    protocol.REASON_ERROR,
+                    error=("rate_limited", "Too many messages on this socket."),
+                )
+            else:
+                self.finished = True
+                await self.close(code=CLOSE_POLICY)
+            return
         if text_data is None or len(text_data) > MAX_MESSAGE_BYTES:
             await self.send_error("invalid_message", "Messages must be JSON text of at most 64 KB.")
             return
         try:
             message = json.loads(text_data)
-        except ValueError:
+        except (ValueError, RecursionError):
             await self.send_error("invalid_message", "The message is not valid JSON.")
             return
         if not isinstance(message, dict) or not isinstance(message.get("type"), str):
@@ -144,7 +189,7 @@ class CallConsumer(AsyncWebsocketConsumer):
             await self.send_error("already_authenticated", "This socket is already authenticated.")
             return
         try:
-            session, worker = await database_sync_to_async(call_resume_token_check)(
+            session, worker = await call_db(call_resume_token_check)(
                 session_id=self.session_id, token=token
             )
         except CallTokenError as exc:
@@ -154,19 +199,12 @@ class CallConsumer(AsyncWebsocketConsumer):
         self.token = token
         self.token_nonce = session.token_nonce
         self.resumed = True
-        self.spec = await database_sync_to_async(call_spec_build)(session)
+        self.spec = await call_db(call_spec_build)(session)
         # The worker that holds the call answers with WORKER_ATTACHED and a new offer, or with
         # MEDIA_ENDED if the call is gone; silence ends it as a lost worker (supervise).
         self.worker = worker
         self.authenticated_at = self.dispatched_at = self.last_heartbeat = time.monotonic()
-        await self.channel_layer.send(
-            worker,
-            {
-                "type": protocol.CALL_RESUME,
-                "session_id": self.session_id,
-                "reply_to": self.channel_name,
-            },
-        )
+        await self.to_worker(protocol.CALL_RESUME, reply_to=self.channel_name)
         self.tasks.append(asyncio.create_task(self.supervise()))
 
     async def on_answer(self, message: dict) -> None:
@@ -187,16 +225,29 @@ class CallConsumer(AsyncWebsocketConsumer):
             return  # an answer to a re-sent offer; the first one counts
         self.answered = True
         await self.to_worker(protocol.SIGNAL_ANSWER, sdp={"type": "answer", "sdp": sdp["sdp"]})
-        for candidate in self.pending_candidates:
+        pending, self.pending_candidates = self.pending_candidates, []
+        for candidate in pending:
             await self.to_worker(protocol.SIGNAL_CANDIDATE, candidate=candidate)
-        self.pending_candidates.clear()
 
     async def on_ice_candidate(self, message: dict) -> None:
-        candidate = message.get("candidate")
-        if not isinstance(candidate, dict) or not isinstance(candidate.get("candidate", ""), str):
-            await self.send_error("invalid_message", 'ice-candidate needs a "candidate" object.')
+        candidate = candidate_validate(message.get("candidate"))
+        if candidate is None:
+            await self.send_error(
+                "invalid_message",
+                'ice-candidate needs a "candidate" object: {"candidate": "candidate:…" (at most '
+                f'{MAX_CANDIDATE_CHARS} characters), "sdpMid": string or null, '
+                '"sdpMLineIndex": 0-255 or null}.',
+            )
             return
-        candidate = {k: candidate.get(k) for k in ("candidate", "sdpMid", "sdpMLineIndex")}
+        self.candidates_received += 1
+        if self.candidates_received > MAX_CANDIDATES_PER_CALL:
+            if self.candidates_received == MAX_CANDIDATES_PER_CALL + 1:
+                await self.send_error(
+                    "too_many_candidates",
+                    f"At most {MAX_CANDIDATES_PER_CALL} ICE candidates per call; the rest are "
+                    "ignored.",
+                )
+            return
         if not self.answered:
             self.pending_candidates.append(candidate)
             return
@@ -206,9 +257,7 @@ class CallConsumer(AsyncWebsocketConsumer):
 
     async def authenticate(self, token: str) -> None:
         try:
-            session = await database_sync_to_async(call_token_consume)(
-                session_id=self.session_id, token=token
-            )
+            session = await call_db(call_token_consume)(session_id=self.session_id, token=token)
         except CallTokenError as exc:
             code, text = exc.code, exc.message
             if code == "token_used" and await self.session_in_use():
@@ -219,7 +268,7 @@ class CallConsumer(AsyncWebsocketConsumer):
         self.token = token
         self.token_nonce = session.token_nonce
         self.authenticated_at = time.monotonic()
-        self.spec = await database_sync_to_async(call_spec_build)(session)
+        self.spec = await call_db(call_spec_build)(session)
         if settings.MEDIA_WORKER_EMBEDDED:
             from voice.embedded import ensure_embedded_worker
 
@@ -227,7 +276,7 @@ class CallConsumer(AsyncWebsocketConsumer):
         await self.offer_call_to_workers()
         self.tasks.append(asyncio.create_task(self.supervise()))
 
-    @database_sync_to_async
+    @call_db
     def session_in_use(self) -> bool:
         return CallSession.objects.filter(
             public_id=self.session_id,
@@ -237,18 +286,25 @@ class CallConsumer(AsyncWebsocketConsumer):
     async def offer_call_to_workers(self) -> None:
         self.dispatch_attempts += 1
         self.dispatched_at = time.monotonic()
-        await self.channel_layer.send(
-            settings.MEDIA_DISPATCH_CHANNEL,
-            {
-                "type": protocol.CALL_OPEN,
-                "session_id": self.session_id,
-                "reply_to": self.channel_name,
-                # A worker that picks this up later than this (wall clock, shared by machines)
-                # drops it: the consumer has given up on it by then.
-                "expires_at": time.time() + DISPATCH_TIMEOUT_SECONDS,
-                "call": self.spec.to_message(),
-            },
-        )
+        try:
+            await self.channel_layer.send(
+                settings.MEDIA_DISPATCH_CHANNEL,
+                {
+                    "type": protocol.CALL_OPEN,
+                    "session_id": self.session_id,
+                    "reply_to": self.channel_name,
+                    # A worker that picks this up later than this (wall clock, shared by
+                    # machines) drops it: the consumer has given up on it by then.
+                    "expires_at": time.time() + DISPATCH_TIMEOUT_SECONDS,
+                    "call": self.spec.to_message(),
+                },
+            )
+        except ChannelFull:
+            # More calls wait for a worker than the channel holds: the workers are saturated.
+            await self.finish(
+                protocol.REASON_AT_CAPACITY,
+                error=("at_capacity", "All media workers are busy. Please try again in a moment."),
+            )
 
     async def expire_unauthenticated(self) -> None:
         await asyncio.sleep(settings.CALL_AUTH_TIMEOUT_SECONDS)
@@ -283,6 +339,20 @@ class CallConsumer(AsyncWebsocketConsumer):
                     ),
                 )
             elif (
+                self.offer is not None
+                and not self.answered
+                and now - self.offer_sent_at > settings.CALL_ANSWER_TIMEOUT_SECONDS
+            ):
+                # Its worker holds a peer for it: a socket that never answers must let that go
+                # long before the connect timeout.
+                await self.finish(
+                    protocol.REASON_MEDIA_FAILED,
+                    error=(
+                        "answer_timeout",
+                        f"No answer to the offer within {settings.CALL_ANSWER_TIMEOUT_SECONDS:g} s.",
+                    ),
+                )
+            elif (
                 not self.started
                 and now - self.authenticated_at > settings.CALL_CONNECT_TIMEOUT_SECONDS
             ):
@@ -301,11 +371,16 @@ class CallConsumer(AsyncWebsocketConsumer):
 
     async def worker_attached(self, message: dict) -> None:
         if self.finished:
-            # It took the call after we gave up on it: let it go.
-            await self.channel_layer.send(
-                message["worker"],
-                {"type": protocol.CALL_CLOSE, "session_id": self.session_id, "reason": "abandoned"},
-            )
+            # It took the call after we gave up on it: let it go (its own timeouts end it too).
+            with contextlib.suppress(ChannelFull):
+                await self.channel_layer.send(
+                    message["worker"],
+                    {
+                        "type": protocol.CALL_CLOSE,
+                        "session_id": self.session_id,
+                        "reason": "abandoned",
+                    },
+                )
             return
         self.worker = message["worker"]
         self.last_heartbeat = time.monotonic()
@@ -325,7 +400,7 @@ class CallConsumer(AsyncWebsocketConsumer):
         self.last_heartbeat = time.monotonic()
 
     async def signal_offer(self, message: dict) -> None:
-        self.last_heartbeat = time.monotonic()
+        self.last_heartbeat = self.offer_sent_at = time.monotonic()
         self.offer = message["sdp"]
         await self.send_json({"type": "offer", "sdp": self.offer})
         self.tasks.append(asyncio.create_task(self.resend_offer()))
@@ -340,7 +415,7 @@ class CallConsumer(AsyncWebsocketConsumer):
             return
         self.started = True
         if not self.resumed:
-            await database_sync_to_async(call_session_activate)(session_id=self.session_id)
+            await call_db(call_session_activate)(session_id=self.session_id)
         event = {
             "type": "call_started",
             "session_id": self.session_id,
@@ -372,7 +447,11 @@ class CallConsumer(AsyncWebsocketConsumer):
         self.worker = None  # the worker has already let the call go
         reason = message.get("reason") or protocol.REASON_ERROR
         error = None
-        if reason in (protocol.REASON_ERROR, protocol.REASON_MEDIA_FAILED):
+        if reason in (
+            protocol.REASON_ERROR,
+            protocol.REASON_MEDIA_FAILED,
+            protocol.REASON_AT_CAPACITY,
+        ):
             error = (reason, message.get("message") or "The call failed on the media server.")
         await self.finish(reason, error=error)
 
@@ -393,7 +472,7 @@ class CallConsumer(AsyncWebsocketConsumer):
             await self.to_worker(protocol.CALL_CLOSE, reason=reason)
         duration = 0.0
         try:
-            session = await database_sync_to_async(call_session_end)(
+            session = await call_db(call_session_end)(
                 session_id=self.session_id, reason=reason, error_message=error[1] if error else ""
             )
             duration = session.duration_seconds or 0.0
@@ -411,13 +490,62 @@ class CallConsumer(AsyncWebsocketConsumer):
     # --- helpers ---------------------------------------------------------------------------------
 
     async def to_worker(self, kind: str, **fields: Any) -> None:
-        if self.worker is not None:
-            await self.channel_layer.send(
-                self.worker, {"type": kind, "session_id": self.session_id, **fields}
-            )
+        """Relay to the call's worker. A full channel (the worker is behind) is waited out for
+        a moment, then the message is dropped with a warning: it must not crash the socket."""
+        if self.worker is None:
+            return
+        message = {"type": kind, "session_id": self.session_id, **fields}
+        deadline = time.monotonic() + WORKER_SEND_PATIENCE_SECONDS
+        while True:
+            try:
+                await self.channel_layer.send(self.worker, message)
+                return
+            except ChannelFull:
+                if time.monotonic() > deadline:
+                    logger.warning(
+                        "call %s: worker channel full, %s dropped", self.session_id, kind
+                    )
+                    return
+                await asyncio.sleep(0.05)
+
+    def allow_message(self) -> bool:
+        # A token bucket; a library would be one more dependency for four lines.
+        now = time.monotonic()
+        self.message_allowance = min(
+            float(MESSAGE_BURST),
+            self.message_allowance + (now - self.allowance_at) * MESSAGES_PER_SECOND,
+        )
+        self.allowance_at = now
+        if self.message_allowance < 1:
+            return False
+        self.message_allowance -= 1
+        return True
 
     async def send_json(self, content: dict) -> None:
         await self.send(text_data=json.dumps(content))
 
     async def send_error(self, code: str, message: str) -> None:
         await self.send_json({"type": "error", "code": code, "message": message})
+
+
+def candidate_validate(candidate: Any) -> dict | None:
+    """The fields of a browser's ``RTCIceCandidate`` JSON that the worker uses, or None when they
+    are not of the shape a browser sends (``candidate`` "" is the end-of-candidates marker)."""
+    if not isinstance(candidate, dict):
+        return None
+    text, mid, index = (
+        candidate.get("candidate", ""),
+        candidate.get("sdpMid"),
+        candidate.get("sdpMLineIndex"),
+    )
+    if not isinstance(text, str) or len(text) > MAX_CANDIDATE_CHARS:
+        return None
+    if text and not text.startswith(("candidate:", "a=candidate:")):
+        return None
+    if mid is not None and not (isinstance(mid, str) and len(mid) <= 64):
+        return None
+    if index is not None and not (
+        isinstance(index, int) and not isinstance(index, bool) and 0 <= index <= 255
+    ):
+        return None
+    return {"candidate": text, "sdpMid": mid, "sdpMLineIndex": index}

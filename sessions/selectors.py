@@ -45,6 +45,17 @@ def client_ip_get(request) -> str | None:
         return None
 
 
+def call_sessions_live(**filters):
+    """Calls that hold a place now: a token issued and still redeemable, a browser negotiating,
+    or media flowing. What the concurrent-call limits count."""
+    token_cutoff = timezone.now() - timedelta(seconds=settings.CALL_TOKEN_TTL_SECONDS)
+    return CallSession.objects.filter(
+        Q(status=CallSession.Status.CREATED, created_at__gte=token_cutoff)
+        | Q(status__in=[CallSession.Status.CONNECTING, CallSession.Status.ACTIVE]),
+        **filters,
+    )
+
+
 def call_session_get(*, public_id: str) -> CallSession | None:
     return CallSession.objects.select_related("agent").filter(public_id=public_id).first()
 

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import math
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -15,10 +16,11 @@ from django.utils import timezone
 from rest_framework import status
 
 from agents.models import Agent, ApiKey, WebhookEndpoint
-from agents.origins import origin_matches
+from agents.origins import origin_for_record, origin_matches
 from agents.selectors import agent_get_active, api_key_allows_agent
 from agents.services import api_key_mark_used, webhook_event_emit
 from sessions.models import CallSession, TranscriptEntry
+from sessions.selectors import call_sessions_live
 from sessions.turn_buffer import turn_buffer_append, turn_buffer_read, turn_buffer_release
 from thinnest_site.errors import ApplicationError, Forbidden, InvalidRequest, NotFound
 
@@ -30,10 +32,24 @@ class CallTokenError(ApplicationError):
     status_code = status.HTTP_401_UNAUTHORIZED
 
 
+class ConcurrentCallLimit(ApplicationError):
+    code = "concurrent_call_limit"
+    status_code = status.HTTP_429_TOO_MANY_REQUESTS
+
+
 @dataclass(frozen=True)
 class StartedCall:
     session: CallSession
     token: str
+
+
+def _encodable(text: str) -> bool:
+    # JSON may carry lone surrogates ("\ud800"), which no database can store as UTF-8.
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return "\x00" not in text  # PostgreSQL text cannot hold NUL either
 
 
 def call_context_validate(context: Any) -> dict:
@@ -43,10 +59,16 @@ def call_context_validate(context: Any) -> dict:
     if not isinstance(context, dict):
         raise InvalidRequest("context must be a JSON object.")
     for key, value in context.items():
+        if not _encodable(key):
+            raise InvalidRequest("context keys must be valid Unicode text.")
         if value is not None and not isinstance(value, str | int | float | bool):
             raise InvalidRequest(
                 f"context['{key}'] must be a string, number, boolean or null, not {type(value).__name__}."
             )
+        if isinstance(value, str) and not _encodable(value):
+            raise InvalidRequest(f"context['{key}'] must be valid Unicode text.")
+        if isinstance(value, float) and not math.isfinite(value):
+            raise InvalidRequest(f"context['{key}'] must be a finite number.")
     size = len(json.dumps(context, separators=(",", ":"), ensure_ascii=False).encode())
     if size > settings.CALL_CONTEXT_MAX_BYTES:
         raise InvalidRequest(
@@ -75,6 +97,28 @@ def call_start_agent_resolve(*, api_key: ApiKey, agent_id: str, origin: str) -> 
     return agent
 
 
+def call_concurrency_check(*, agent: Agent, api_key: ApiKey | None, client_ip: str | None) -> None:
+    """Refuse a new call when its key, its agent or (for calls a browser starts) its client IP
+    already has as many live calls as allowed, so that one holder of a published public key
+    cannot take every place. Raises ``ConcurrentCallLimit``; a limit of 0 is no limit."""
+    limits: list[tuple[str, dict, int]] = [
+        ("agent", {"agent": agent}, settings.MAX_CONCURRENT_CALLS_PER_AGENT)
+    ]
+    if api_key is not None:
+        per_key = api_key.max_concurrent_calls or settings.MAX_CONCURRENT_CALLS_PER_KEY
+        limits.append(("API key", {"api_key": api_key}, per_key))
+    # A secret key's calls all come from the customer's backend, one IP for every visitor: only
+    # browser-started calls (public keys, the demo) are limited per IP.
+    if client_ip and (api_key is None or api_key.is_public):
+        limits.append(("address", {"client_ip": client_ip}, settings.MAX_CONCURRENT_CALLS_PER_IP))
+    for what, filters, limit in limits:
+        if limit and call_sessions_live(**filters).count() >= limit:
+            raise ConcurrentCallLimit(
+                f"This {what} already has {limit} calls in progress, its limit; "
+                "try again when one has ended."
+            )
+
+
 def call_session_start(
     *,
     agent: Agent,
@@ -84,14 +128,19 @@ def call_session_start(
     client_ip: str | None = None,
 ) -> StartedCall:
     """Create a call session and the single-use token the browser redeems on the WebSocket."""
-    session = CallSession.objects.create(
-        agent=agent,
-        api_key=api_key,
-        context=call_context_validate(context),
-        origin=origin[:255],
-        client_ip=client_ip,
-        token_nonce=secrets.token_urlsafe(16),
-    )
+    context = call_context_validate(context)
+    with transaction.atomic():
+        # Starts for one agent take turns here, so two at once cannot both pass the limit.
+        Agent.objects.select_for_update().filter(pk=agent.pk).first()
+        call_concurrency_check(agent=agent, api_key=api_key, client_ip=client_ip)
+        session = CallSession.objects.create(
+            agent=agent,
+            api_key=api_key,
+            context=context,
+            origin=origin_for_record(origin),
+            client_ip=client_ip,
+            token_nonce=secrets.token_urlsafe(16),
+        )
     if api_key is not None:
         api_key_mark_used(api_key=api_key)
     token = signing.dumps({"s": session.public_id, "n": session.token_nonce}, salt=_TOKEN_SALT)

@@ -61,6 +61,8 @@ class LocalProduct:
             "MEDIA_HOST_ADDRESSES": "127.0.0.1",
             "ICE_SERVERS": "[]",
             "PYTHONUNBUFFERED": "1",
+            # The demo page and its credential-free start-call route, on loopback only.
+            "DEMO_ENABLED": "true",
             # Products sharing one Redis each get their own key space, or one product's media
             # worker would take another's calls.
             "CHANNEL_LAYER_PREFIX": f"p{self.port}",

@@ -14,7 +14,6 @@ import time
 
 from aiortc import RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError
-from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.utils import timezone
@@ -25,6 +24,7 @@ from sessions.services import (
     call_session_media_stats_save,
     call_turn_record,
 )
+from thinnest_site.db import call_db
 from voice import protocol
 from voice.audio import AgentAudioTrack, InboundAudio, PeerAudioTrack
 from voice.ice import candidate_from_browser, restrict_host_addresses, rtc_configuration
@@ -37,6 +37,8 @@ from voice.recording import CallRecorder
 logger = logging.getLogger(__name__)
 
 SUPERVISE_INTERVAL_SECONDS = protocol.HEARTBEAT_SECONDS
+# Calls a worker negotiates at once, per place of its capacity.
+NEGOTIATING_PER_PLACE = 4
 
 
 class Call:
@@ -84,9 +86,7 @@ class Call:
 
     def record_turn(self, turn: dict) -> None:
         # A Redis RPUSH: quick, but not on the event loop.
-        task = self.worker.spawn(
-            database_sync_to_async(call_turn_record)(session_id=self.session_id, turn=turn)
-        )
+        task = self.worker.spawn(call_db(call_turn_record)(session_id=self.session_id, turn=turn))
         self.turn_writes.add(task)
         task.add_done_callback(self.turn_writes.discard)
 
@@ -165,6 +165,12 @@ class MediaWorker:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
         self._stopped.set()
 
+    def calls_with_media(self) -> int:
+        return sum(1 for call in self.calls.values() if call.media_started_at is not None)
+
+    def calls_negotiating(self) -> int:
+        return sum(1 for call in self.calls.values() if call.media_started_at is None)
+
     def spawn(self, coroutine) -> asyncio.Task:
         """Run a coroutine in the background, keeping a reference until it finishes."""
         task = asyncio.create_task(coroutine)
@@ -226,7 +232,13 @@ class MediaWorker:
         session_id = message["session_id"]
         if time.time() > message.get("expires_at", float("inf")):
             return  # its consumer has given up on it already
-        if len(self.calls) >= self.capacity:
+        # Only calls with media take a place: a socket that authenticates and never answers
+        # (anyone with a published public key can open one) must not keep a real caller out.
+        # Calls still negotiating are bounded apart, for memory; the answer and connect
+        # timeouts free them.
+        if self.calls_with_media() >= self.capacity or self.calls_negotiating() >= (
+            self.capacity * NEGOTIATING_PER_PLACE
+        ):
             await self.send(
                 reply_to,
                 protocol.WORKER_REJECTED,
@@ -400,6 +412,16 @@ class MediaWorker:
         resume: the pipeline goes on where it was)."""
         if call.live or not (call.connected and call.got_audio) or call.ended:
             return
+        if call.media_started_at is None and self.calls_with_media() >= self.capacity:
+            # The places filled up while this call was negotiating.
+            self.spawn(
+                self.end_call(
+                    call,
+                    protocol.REASON_AT_CAPACITY,
+                    message="All media workers are busy. Please try again in a moment.",
+                )
+            )
+            return
         call.live = True
         call.last_activity = time.monotonic()
         await self.send(call.reply_to, protocol.MEDIA_STARTED, call.session_id)
@@ -462,7 +484,7 @@ class MediaWorker:
         if call.detached_at is not None:
             # No consumer is left to record the end: the worker does.
             try:
-                await database_sync_to_async(call_session_end)(
+                await call_db(call_session_end)(
                     session_id=call.session_id,
                     reason=reason,
                     error_message=message,
@@ -484,9 +506,7 @@ class MediaWorker:
         try:
             path = await asyncio.to_thread(call.recorder.finish)
             if path is not None:
-                await database_sync_to_async(call_recording_save)(
-                    session_id=call.session_id, path=path
-                )
+                await call_db(call_recording_save)(session_id=call.session_id, path=path)
         except Exception:
             logger.exception("call %s: could not store its recording", call.session_id)
             call.recorder.discard()
@@ -521,8 +541,6 @@ class MediaWorker:
             stats["outbound_seconds"],
         )
         try:
-            await database_sync_to_async(call_session_media_stats_save)(
-                session_id=call.session_id, stats=stats
-            )
+            await call_db(call_session_media_stats_save)(session_id=call.session_id, stats=stats)
         except Exception:
             logger.exception("call %s: could not save media stats", call.session_id)

@@ -11,7 +11,8 @@ from agents.selectors import agent_get_active, api_key_get_demo_secret
 from sessions.authentication import StartCallIpThrottle
 from sessions.selectors import call_websocket_url, client_ip_get
 from sessions.services import call_session_start
-from thinnest_site.errors import ApplicationError
+from thinnest_site.errors import ApplicationError, Forbidden
+from widget.demo import demo_available, demo_request_is_cross_site
 
 
 class DemoStartCallApi(APIView):
@@ -23,8 +24,13 @@ class DemoStartCallApi(APIView):
 
     @extend_schema(exclude=True)
     def post(self, request):
-        if not settings.DEMO_ENABLED:
+        if not demo_available(request._request):
             raise Http404
+        if demo_request_is_cross_site(request):
+            raise Forbidden(
+                "The demo's start-call route only answers the demo page on this server.",
+                code="origin_not_allowed",
+            )
         agent = agent_get_active(public_id=settings.DEMO_AGENT_ID)
         api_key = api_key_get_demo_secret()
         if agent is None or api_key is None:

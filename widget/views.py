@@ -8,12 +8,14 @@ from django.conf import settings
 from django.http import Http404, HttpResponse, HttpResponseNotModified
 from django.views.generic import TemplateView
 
+from widget.demo import demo_available
+
 
 class DemoPageView(TemplateView):
     template_name = "widget/demo.html"
 
     def get(self, request, *args, **kwargs):
-        if not settings.DEMO_ENABLED:
+        if not demo_available(request):
             raise Http404
         return super().get(request, *args, **kwargs)
 

@@ -175,13 +175,14 @@ async def test_a_call_gets_an_offer_media_and_the_spoken_greeting(worker, settin
 
 
 async def test_a_call_beyond_capacity_is_rejected(worker):
-    held = []
+    held, browsers = [], []
     try:
         for _ in range(2):
-            consumer = StandInConsumer(await new_session())
+            consumer, browser = StandInConsumer(await new_session()), FakeBrowser()
             await consumer.open()
-            await consumer.wait_type(protocol.WORKER_ATTACHED)
+            await consumer.connect(browser)
             held.append(consumer)
+            browsers.append(browser)
         extra = StandInConsumer(await new_session())
         await extra.open()
         rejected = await extra.wait_type(protocol.WORKER_REJECTED)
@@ -192,6 +193,59 @@ async def test_a_call_beyond_capacity_is_rejected(worker):
         for consumer in held:
             await consumer.to_worker(protocol.CALL_CLOSE, reason="user_hangup")
             await consumer.close()
+        for browser in browsers:
+            await browser.close()
+    await wait_until(lambda: not worker.calls)
+
+
+async def test_calls_that_never_answer_do_not_take_a_real_callers_place(worker):
+    # What a stranger with a published public key did: sockets that authenticate and never
+    # answer the offer. They used to fill the worker (capacity 2 here) and refuse the next caller.
+    strangers = []
+    try:
+        for _ in range(5):
+            stranger = StandInConsumer(await new_session())
+            await stranger.open()
+            await stranger.wait_type(protocol.SIGNAL_OFFER)
+            strangers.append(stranger)
+        caller, browser = StandInConsumer(await new_session()), FakeBrowser()
+        await caller.open()
+        await caller.connect(browser)  # MEDIA_STARTED, not WORKER_REJECTED
+        assert not [m for m in caller.messages if m["type"] == protocol.WORKER_REJECTED]
+        assert worker.calls_with_media() == 1
+        await caller.to_worker(protocol.CALL_CLOSE, reason="user_hangup")
+        await browser.close()
+        await caller.close()
+    finally:
+        for stranger in strangers:
+            await stranger.to_worker(protocol.CALL_CLOSE, reason="user_hangup")
+            await stranger.close()
+    await wait_until(lambda: not worker.calls)
+
+
+async def test_a_call_whose_media_starts_after_the_places_filled_gets_at_capacity(worker):
+    waiting, waiting_browser = StandInConsumer(await new_session()), FakeBrowser()
+    await waiting.open()
+    offer = (await waiting.wait_type(protocol.SIGNAL_OFFER))["sdp"]
+    held, browsers = [], []
+    try:
+        for _ in range(2):
+            consumer, browser = StandInConsumer(await new_session()), FakeBrowser()
+            await consumer.open()
+            await consumer.connect(browser)
+            held.append(consumer)
+            browsers.append(browser)
+        await waiting.to_worker(protocol.SIGNAL_ANSWER, sdp=await waiting_browser.answer(offer))
+        ended = await waiting.wait_type(protocol.MEDIA_ENDED)
+        assert ended["reason"] == protocol.REASON_AT_CAPACITY
+        assert worker.calls_with_media() == 2
+    finally:
+        for consumer in held:
+            await consumer.to_worker(protocol.CALL_CLOSE, reason="user_hangup")
+            await consumer.close()
+        for browser in [*browsers, waiting_browser]:
+            await browser.close()
+        await waiting.close()
     await wait_until(lambda: not worker.calls)
 
 

@@ -34,6 +34,12 @@ class Command(BaseCommand):
             default=None,
             help="Start-call requests per minute (default: server setting).",
         )
+        parser.add_argument(
+            "--max-concurrent-calls",
+            type=int,
+            default=None,
+            help="Calls the key may have live at once (default: MAX_CONCURRENT_CALLS_PER_KEY).",
+        )
         parser.add_argument("--json", action="store_true", help="Print one JSON object.")
 
     def handle(self, *args, **options):
@@ -48,6 +54,7 @@ class Command(BaseCommand):
                 agents=agents,
                 allowed_origins=options["origins"],
                 rate_limit_per_minute=options["rate_limit"],
+                max_concurrent_calls=options["max_concurrent_calls"],
             )
         except InvalidRequest as exc:
             raise CommandError(exc.message) from exc
