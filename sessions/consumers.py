@@ -83,6 +83,7 @@ class CallConsumer(AsyncWebsocketConsumer):
         self.candidates_received = 0
         self.offer_sent_at = 0.0
         self.message_allowance = float(MESSAGE_BURST)
+        self.closing = False
         self.allowance_at = time.monotonic()
         self.tasks: list[asyncio.Task] = []
         await self.accept()
@@ -126,6 +127,8 @@ class CallConsumer(AsyncWebsocketConsumer):
     # --- browser -> server ----------------------------------------------------------------------
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if self.closing:
+            return  # what a flooding client sent before it saw the close: drain it unread
         if not self.allow_message():
             # A flood: nothing a browser sends needs this rate. The call, if any, ends as failed.
             await self.send_error("rate_limited", "Too many messages on this socket.")
@@ -137,6 +140,7 @@ class CallConsumer(AsyncWebsocketConsumer):
             else:
                 self.finished = True
                 await self.close(code=CLOSE_POLICY)
+            self.closing = True
             return
         if text_data is None or len(text_data) > MAX_MESSAGE_BYTES:
             await self.send_error("invalid_message", "Messages must be JSON text of at most 64 KB.")
