@@ -1,8 +1,11 @@
 from __future__ import annotations
 
+from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models.functions import Now
+from django.utils.module_loading import import_string
 
 from thinnest_site.ids import public_id
 
@@ -98,6 +101,16 @@ class Agent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.public_id})"
+
+    def clean(self) -> None:
+        # Whether this server can run the agent's engines, models and voices, and its prompt
+        # fits the context window: the voice app knows, this app names no engine, so the check
+        # is a setting (voice.checks.agent_settings_errors).
+        super().clean()
+        if settings.AGENT_SETTINGS_CHECK:
+            errors = import_string(settings.AGENT_SETTINGS_CHECK)(self)
+            if errors:
+                raise ValidationError(errors)
 
 
 class ApiKey(models.Model):

@@ -90,8 +90,8 @@ class Call:
         self.turn_writes.add(task)
         task.add_done_callback(self.turn_writes.discard)
 
-    def end_call(self, reason: str) -> None:
-        self.worker.spawn(self.worker.end_call(self, reason))
+    def end_call(self, reason: str, message: str = "") -> None:
+        self.worker.spawn(self.worker.end_call(self, reason, message=message))
 
     def call_ms(self) -> int:
         if self.media_started_at is None:

@@ -69,16 +69,23 @@ async function connectLikeTheSeed() {
     hangupBtn.hidden = !inCall;
   }
 
-  function appendTranscript(role, text, final) {
-    // Partial user text replaces itself until the final text arrives.
-    let p = transcriptEl.querySelector('p.partial.' + role);
+  // One line per utterance: `transcript_partial` shows it live (each carries the whole text so
+  // far; an empty one takes the line away), the utterance's one `transcript` makes it final.
+  function showTranscript(message, final) {
+    const id = message.utterance_id;
+    let p = id ? transcriptEl.querySelector('p[data-utterance="' + CSS.escape(id) + '"]') : null;
+    if (!final && !message.text) {
+      if (p) p.remove();
+      return;
+    }
     if (!p) {
       p = document.createElement('p');
-      p.className = role;
+      p.className = message.role;
+      if (id) p.dataset.utterance = id;
       transcriptEl.appendChild(p);
     }
-    p.textContent = (role === 'agent' ? 'Agent' : 'You') + ': ' + text;
-    p.classList.toggle('partial', final === false);
+    p.textContent = (message.role === 'agent' ? 'Agent' : 'You') + ': ' + message.text;
+    p.classList.toggle('partial', !final);
     transcriptEl.scrollTop = transcriptEl.scrollHeight;
   }
 
@@ -104,7 +111,10 @@ async function connectLikeTheSeed() {
         setStatus('Listening…', 'connected');
         break;
       case 'transcript':
-        appendTranscript(message.role, message.text, message.final);
+        showTranscript(message, true);
+        break;
+      case 'transcript_partial':
+        showTranscript(message, false);
         break;
       case 'call_ended':
         // An error just before the end is the reason the user needs to see.

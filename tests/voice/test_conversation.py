@@ -50,8 +50,9 @@ class RecordedEvents:
     def record_turn(self, turn: dict) -> None:
         self.turns.append(turn)
 
-    def end_call(self, reason: str) -> None:
+    def end_call(self, reason: str, message: str = "") -> None:
         self.ended = reason
+        self.end_message = message
 
     def call_ms(self) -> int:
         return int((time.monotonic() - self.started) * 1000)
@@ -130,9 +131,13 @@ async def test_a_spoken_question_gets_a_spoken_answer_with_events_in_order(speec
     call = Call()
     try:
         await call.say(speech("What time do you open in the morning?"))
-        _, user = await call.events.wait_for(lambda e: e.get("role") == "user" and e["final"])
+        _, user = await call.events.wait_for(
+            lambda e: e.get("role") == "user" and e["type"] == "transcript"
+        )
         assert "open" in user["text"].lower()
-        _, agent = await call.events.wait_for(lambda e: e.get("role") == "agent" and e["final"])
+        _, agent = await call.events.wait_for(
+            lambda e: e.get("role") == "agent" and e["type"] == "transcript"
+        )
         assert agent["text"].strip()
         await call.events.wait_for(lambda e: e["type"] == "agent_listening")
 
@@ -199,7 +204,9 @@ async def test_noise_bursts_do_not_interrupt_the_agent():
                 call.pipeline.push_audio(burst[i : i + FRAME])
                 await asyncio.sleep(0.02)
             await call.silence(0.3)
-        await call.events.wait_for(lambda e: e.get("role") == "agent" and e["final"], timeout=20)
+        await call.events.wait_for(
+            lambda e: e.get("role") == "agent" and e["type"] == "transcript", timeout=20
+        )
         # The whole greeting was played and recorded: nothing cut it short.
         assert call.events.turns[0]["text"] == call.pipeline.spec.greeting
         assert "agent_listening" in call.events.types()
@@ -236,7 +243,7 @@ async def test_the_turn_reuses_its_speculative_transcription(speech):
     call.pipeline.stt = counting = CountingStt(call.pipeline.stt)
     try:
         await call.say(speech("What time do you open in the morning?"), real_time=False)
-        await call.events.wait_for(lambda e: e.get("role") == "user" and e["final"])
+        await call.events.wait_for(lambda e: e.get("role") == "user" and e["type"] == "transcript")
         assert len(counting.inputs) == 1  # transcribed once, during the silence, not again
     finally:
         await call.close()
@@ -251,7 +258,9 @@ async def test_a_pause_mid_sentence_discards_the_guess_and_keeps_both_halves(spe
             int(16000 * 0.4), dtype=np.int16
         )  # longer than the guess, shorter than a turn
         await call.say(np.concatenate([first, pause, second]), real_time=False)
-        _, user = await call.events.wait_for(lambda e: e.get("role") == "user" and e["final"])
+        _, user = await call.events.wait_for(
+            lambda e: e.get("role") == "user" and e["type"] == "transcript"
+        )
         assert "order" in user["text"].lower() and "cake" in user["text"].lower()
         assert len(counting.inputs) == 2 and counting.inputs[1] > counting.inputs[0]
     finally:
@@ -266,8 +275,9 @@ async def test_the_guess_is_shown_as_a_partial_before_the_final_text(speech):
             call.pipeline.push_audio(question[i : i + FRAME])
         await call.silence(2.0)
         user = [e for _, e in call.events.events if e.get("role") == "user"]
-        assert [e["final"] for e in user] == [False, True]
+        assert [e["type"] for e in user] == ["transcript_partial", "transcript"]
         assert user[0]["text"] == user[1]["text"] and "bread" in user[1]["text"].lower()
+        assert user[0]["utterance_id"] == user[1]["utterance_id"]
     finally:
         await call.close()
 
@@ -290,7 +300,11 @@ async def test_hanging_up_mid_reply_keeps_what_the_caller_heard():
 
 
 def user_finals(call: Call) -> list[str]:
-    return [e["text"] for _, e in call.events.events if e.get("role") == "user" and e["final"]]
+    return [
+        e["text"]
+        for _, e in call.events.events
+        if e.get("role") == "user" and e["type"] == "transcript"
+    ]
 
 
 async def test_the_agents_end_of_turn_silence_decides_whether_a_pause_ends_the_turn(speech):
@@ -312,9 +326,13 @@ async def test_the_agents_end_of_turn_silence_decides_whether_a_pause_ends_the_t
     try:
         await patient.say(audio)
         await patient.silence(1.0)
-        _, user = await patient.events.wait_for(lambda e: e.get("role") == "user" and e["final"])
+        _, user = await patient.events.wait_for(
+            lambda e: e.get("role") == "user" and e["type"] == "transcript"
+        )
         assert "order" in user["text"] and "cake" in user["text"]
-        await patient.events.wait_for(lambda e: e.get("role") == "agent" and e["final"])
+        await patient.events.wait_for(
+            lambda e: e.get("role") == "agent" and e["type"] == "transcript"
+        )
         assert patient.pipeline.stats()["turn_timings"][0]["end_of_turn_wait_ms"] >= 1500
     finally:
         await patient.close()
@@ -336,7 +354,9 @@ async def test_smart_turn_waits_out_a_pause_mid_sentence(pause_mid_sentence):
         # On synthetic speech Smart Turn may doubt the real end too: then the turn ends at the
         # maximum wait (3 x 600 ms), so the caller's silence has to last that long.
         await call.silence(1.5)
-        _, user = await call.events.wait_for(lambda e: e.get("role") == "user" and e["final"])
+        _, user = await call.events.wait_for(
+            lambda e: e.get("role") == "user" and e["type"] == "transcript"
+        )
         assert "ask" in user["text"].lower() and "price" in user["text"].lower()
         assert len(user_finals(call)) == 1
     finally:
@@ -347,7 +367,9 @@ async def test_without_smart_turn_the_same_pause_ends_the_turn(pause_mid_sentenc
     call = Call(turn_detection="silence")
     try:
         await call.say(pause_mid_sentence)
-        _, user = await call.events.wait_for(lambda e: e.get("role") == "user" and e["final"])
+        _, user = await call.events.wait_for(
+            lambda e: e.get("role") == "user" and e["type"] == "transcript"
+        )
         assert "ask" in user["text"].lower() and "price" not in user["text"].lower()
     finally:
         await call.close()
@@ -367,7 +389,7 @@ async def test_smart_turn_holds_a_turn_open_no_longer_than_its_maximum(speech, s
     try:
         await call.say(speech("What time do you open in the morning?"))
         await call.silence(0.5)
-        await call.events.wait_for(lambda e: e.get("role") == "agent" and e["final"])
+        await call.events.wait_for(lambda e: e.get("role") == "agent" and e["type"] == "transcript")
         waited = call.pipeline.stats()["turn_timings"][0]["end_of_turn_wait_ms"]
         assert 1000 <= waited < 1100  # 2 x 500 ms, in 32 ms VAD windows
     finally:
@@ -382,12 +404,12 @@ async def test_vosk_shows_what_the_caller_says_while_they_speak():
         )
         speech_ends = await call.say(resample(pcm, rate, 16000)) + pcm.size / rate
         final_at, final = await call.events.wait_for(
-            lambda e: e.get("role") == "user" and e["final"]
+            lambda e: e.get("role") == "user" and e["type"] == "transcript"
         )
         partials = [
             (at, e["text"])
             for at, e in call.events.events
-            if e.get("role") == "user" and not e["final"]
+            if e.get("role") == "user" and e["type"] == "transcript_partial"
         ]
         assert partials and all(text.strip() for _, text in partials)
         assert partials[0][0] < speech_ends < final_at  # shown while the caller still spoke
@@ -445,9 +467,11 @@ async def test_words_spoken_before_the_last_turn_was_transcribed_are_kept_in_one
         await call.say(speech("I would like to order a cake."), then_silence=0.6)
         await call.say(speech("For Saturday morning, please."))
         _, user = await call.events.wait_for(
-            lambda e: e.get("role") == "user" and e["final"], timeout=40
+            lambda e: e.get("role") == "user" and e["type"] == "transcript", timeout=40
         )
-        await call.events.wait_for(lambda e: e.get("role") == "agent" and e["final"], timeout=40)
+        await call.events.wait_for(
+            lambda e: e.get("role") == "agent" and e["type"] == "transcript", timeout=40
+        )
     finally:
         await call.close()
     text = user["text"].lower()
@@ -492,8 +516,12 @@ async def test_the_reply_is_prepared_during_the_end_of_turn_silence(speech):
     try:
         await call.say(speech("What time do you open in the morning?"))
         await call.silence(2.0)
-        user_at, user = await call.events.wait_for(lambda e: e.get("role") == "user" and e["final"])
-        _, agent = await call.events.wait_for(lambda e: e.get("role") == "agent" and e["final"])
+        user_at, user = await call.events.wait_for(
+            lambda e: e.get("role") == "user" and e["type"] == "transcript"
+        )
+        _, agent = await call.events.wait_for(
+            lambda e: e.get("role") == "agent" and e["type"] == "transcript"
+        )
     finally:
         await call.close()
     assert "open" in user["text"].lower()
@@ -516,10 +544,10 @@ async def test_a_prepared_reply_is_dropped_unheard_when_the_caller_goes_on(speec
         await call.say(speech("For Saturday morning, please."))
         await call.silence(2.0)
         user_at, user = await call.events.wait_for(
-            lambda e: e.get("role") == "user" and e["final"], timeout=40
+            lambda e: e.get("role") == "user" and e["type"] == "transcript", timeout=40
         )
         _, agent = await call.events.wait_for(
-            lambda e: e.get("role") == "agent" and e["final"], timeout=40
+            lambda e: e.get("role") == "agent" and e["type"] == "transcript", timeout=40
         )
     finally:
         await call.close()
@@ -530,3 +558,37 @@ async def test_a_prepared_reply_is_dropped_unheard_when_the_caller_goes_on(speec
     answered = [reply for asked, reply in call.pipeline.llm.replies if asked == user["text"]]
     assert answered and agent["text"].split()[0] in answered[-1]
     assert_one_reply_heard_after(call, user_at)
+
+
+class FailingLlm:
+    """An LLM that breaks mid-call (a model file gone bad, out of memory): raises on use."""
+
+    context_tokens = 2048
+
+    def count_tokens(self, text: str) -> int:
+        return len(text.split())
+
+    def stream_reply(self, messages, **kwargs):
+        raise RuntimeError("llama_decode returned -1")
+        yield  # a generator, as the real one
+
+
+async def test_a_failing_llm_is_apologized_for_and_ends_the_call_with_the_error(
+    speech, monkeypatch, caplog
+):
+    monkeypatch.setattr(registry, "llm_get", lambda name="": FailingLlm())
+    call = Call(turn_detection="silence")
+    try:
+        await call.say(speech("What time do you open on Saturday?"))
+        deadline = time.monotonic() + 30
+        while call.events.ended is None and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        assert call.events.ended == "error"
+        assert "llama_decode returned -1" in call.events.end_message
+        # The caller heard the apology (real Piper audio through the track) before the end.
+        assert call.sent_voiced, "nothing was played"
+        assert any(
+            "session_test" in r.getMessage() and r.levelname == "ERROR" for r in caplog.records
+        )
+    finally:
+        await call.close()

@@ -155,6 +155,7 @@ async def test_a_call_gets_an_offer_media_and_the_spoken_greeting(worker, settin
             "role": "agent",
             "text": "Welcome to the test.",
             "final": True,
+            "utterance_id": "agent-1",
         }
         await consumer.wait_for(lambda m: m.get("event", {}).get("type") == "agent_listening")
         await consumer.wait_type(protocol.WORKER_HEARTBEAT)

@@ -39,8 +39,10 @@ class CallEvents(Protocol):
     def record_turn(self, turn: dict) -> None:
         """Keep a finished transcript turn: ``seq, role, text, start_ms, end_ms[, latency_ms]``."""
 
-    def end_call(self, reason: str) -> None:
-        """Ask the worker to end the call (e.g. ``agent_hangup`` after the closing line)."""
+    def end_call(self, reason: str, message: str = "") -> None:
+        """Ask the worker to end the call (e.g. ``agent_hangup`` after the closing line);
+        ``message`` says what failed, for ``error``: the caller's error event and the call's
+        record get it."""
 
     def call_ms(self) -> int:
         """Milliseconds since media started: the clock transcript offsets use."""

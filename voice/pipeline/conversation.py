@@ -21,12 +21,13 @@ from functools import cache
 import numpy as np
 from django.conf import settings
 
+from voice.browser_events import Role, UtteranceIds, transcript_final, transcript_partial
 from voice.engines import registry
 from voice.engines.stt import StreamingSpeechToText, SttStream
 from voice.engines.text import history_trim, speakable_chunks, system_prompt_build
 from voice.engines.vad import WINDOW
 from voice.pipeline.base import AudioOutput, CallEvents
-from voice.protocol import REASON_AGENT_HANGUP, CallSpec
+from voice.protocol import REASON_AGENT_HANGUP, REASON_ERROR, CallSpec
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +43,9 @@ PRE_ROLL_WINDOWS = 10  # 320 ms kept from before speech was detected: first syll
 SPECULATE_AFTER_SILENCE_MS = 192
 # Smart Turn probability at or above which a pause ends the turn.
 SMART_TURN_COMPLETE = 0.5
+# What the caller hears when the agent cannot answer (a model that fails mid-call), before the
+# call ends with reason ``error``: never silence.
+APOLOGY_LINE = "I'm sorry, something went wrong on our side. Please call again in a moment."
 GOODBYE = re.compile(r"\b(good\s?bye|bye|hang up|end (the|this) call|that'?s all)\b", re.IGNORECASE)
 CLOSING_LINE = "Thank you for calling. Goodbye!"
 
@@ -102,6 +106,7 @@ class ConversationPipeline:
         self.system_prompt = system_prompt_build(spec.system_prompt, spec.context)
         self.history: list[dict] = []
         self.seq = 0
+        self._utterance_ids = UtteranceIds()
         # Listening state.
         self._pending = np.zeros(0, dtype=np.int16)
         self._pre_roll: deque[np.ndarray] = deque(maxlen=PRE_ROLL_WINDOWS)
@@ -130,6 +135,7 @@ class ConversationPipeline:
         self._untranscribed: tuple[np.ndarray, int] | None = None
         self._prepared: PreparedReply | None = None
         self._hangup_after_reply = False
+        self._failed = False  # a reply failed: the call is apologizing and ending
         self.turn_timings: list[dict] = []
         self._timing: dict = {}
         # The track goes quiet between chunks too; the caller hears one agent turn.
@@ -140,7 +146,7 @@ class ConversationPipeline:
 
     async def start(self) -> None:
         if self.spec.greeting.strip():
-            self._reply = asyncio.create_task(self._speak_greeting())
+            self._reply = self._watched(self._speak_greeting())
 
     async def close(self) -> None:
         # A hang-up in the middle of a reply: the transcript keeps what the caller heard of it.
@@ -164,6 +170,8 @@ class ConversationPipeline:
             self._on_window(window)
 
     def _on_window(self, window: np.ndarray) -> None:
+        if self._failed:
+            return  # the call is ending: nothing the caller says now can be answered
         voiced = self.vad.probability(window) > SPEECH_PROBABILITY
         if voiced:
             self._speech_ms += WINDOW_MS
@@ -271,9 +279,7 @@ class ConversationPipeline:
                 )
                 if partial and partial != shown and not done:
                     shown = partial
-                    self.events.emit(
-                        {"type": "transcript", "role": "user", "text": partial, "final": False}
-                    )
+                    self._show_partial("user", partial)
         return await loop.run_in_executor(inference_pool(), stream.finish)
 
     def _show_guess(self, guess: asyncio.Future) -> None:
@@ -282,7 +288,7 @@ class ConversationPipeline:
             return
         text = guess.result().strip()
         if text:
-            self.events.emit({"type": "transcript", "role": "user", "text": text, "final": False})
+            self._show_partial("user", text)
             self._reply_prepare(guess, text)
 
     # --- a reply prepared during the end-of-turn wait ------------------------------------------
@@ -305,6 +311,9 @@ class ConversationPipeline:
         prepared = PreparedReply(speculation=guess)
         history = [*self.history, {"role": "user", "content": text}]
         prepared.task = asyncio.create_task(self._prepare(prepared, history))
+        # A dropped preparation is never awaited: its failure is logged, not lost. (An adopted
+        # one re-raises it in the reply, which ends the call below.)
+        prepared.task.add_done_callback(self._log_prepared_failure)
         self._prepared = prepared
 
     async def _prepare(self, prepared: PreparedReply, history: list[dict]) -> None:
@@ -361,6 +370,8 @@ class ConversationPipeline:
         self._interrupted_rest = rest
         if heard:
             self._record_agent(heard, interrupted=True)
+        else:
+            self._retract_partial("agent")
         self._spoken = []
         logger.info(
             "call %s: barge-in, dropped %d ms of agent audio", self.spec.session_id, dropped_ms
@@ -403,6 +414,8 @@ class ConversationPipeline:
         if self._reply and not self._reply.done():
             self._cancel.set()
             self._reply.cancel()
+            if not self._split_heard()[0]:
+                self._retract_partial("agent")  # shown while being voiced, never heard
         self._turn_check = None
         # Nothing but silence followed the speculative snapshot, so its text is the turn's text.
         speculation, self._speculation = self._speculation, None
@@ -427,9 +440,7 @@ class ConversationPipeline:
             prepared.drop()
             prepared = None
         self._untranscribed = (audio, start_ms)
-        self._reply = asyncio.create_task(
-            self._answer(audio, start_ms, end_ms, speculation, prepared)
-        )
+        self._reply = self._watched(self._answer(audio, start_ms, end_ms, speculation, prepared))
         if prepared is not None:
             # A barge-in or hang-up cancels the reply: the work still under way for it stops too.
             self._reply.add_done_callback(lambda _reply: prepared.drop())
@@ -459,7 +470,7 @@ class ConversationPipeline:
                 await self._say(self._synthesized([rest]), record=True)
             return
         self._interrupted_rest = ""
-        self.events.emit({"type": "transcript", "role": "user", "text": text, "final": True})
+        self._show_final("user", text)
         self._record_turn("user", text, start_ms, end_ms)
         self.history.append({"role": "user", "content": text})
 
@@ -545,15 +556,13 @@ class ConversationPipeline:
                 self.output.play(pcm, rate)
                 self._spoken.append((chunk, len(pcm) * 1000 // rate))
                 said.append(chunk)
-                self.events.emit(
-                    {"type": "transcript", "role": "agent", "text": " ".join(said), "final": False}
-                )
+                self._show_partial("agent", " ".join(said))
         finally:
             self._production_done()
         await self.output.wait_idle()
         text = " ".join(said).strip()
         if text:
-            self.events.emit({"type": "transcript", "role": "agent", "text": text, "final": True})
+            self._show_final("agent", text)
             if record:
                 self._record_agent(text)
         self._spoken = []
@@ -570,7 +579,60 @@ class ConversationPipeline:
             "agent", text, self._reply_start_ms, self.events.call_ms(), latency=latency
         )
         if interrupted:
-            self.events.emit({"type": "transcript", "role": "agent", "text": text, "final": True})
+            self._show_final("agent", text)
+
+    # --- failures on the reply path ----------------------------------------------------------
+
+    def _watched(self, coroutine) -> asyncio.Task:
+        task = asyncio.create_task(coroutine)
+        task.add_done_callback(self._on_reply_done)
+        return task
+
+    def _on_reply_done(self, task: asyncio.Task) -> None:
+        if task.cancelled() or task.exception() is None or self._failed:
+            return
+        exc = task.exception()
+        self._failed = True
+        logger.error("call %s: the agent's reply failed", self.spec.session_id, exc_info=exc)
+        self._reply = asyncio.create_task(self._apologize_and_end(exc))
+
+    async def _apologize_and_end(self, exc: BaseException) -> None:
+        """Say sorry in the agent's voice (if that voice still works), then end the call as
+        failed with what went wrong, which the caller's ``error`` event and the call record get."""
+        self._cancel.set()
+        self._prepared_drop()
+        self.output.clear()
+        self._spoken = []
+        self._retract_partial("agent")
+        try:
+            loop = asyncio.get_running_loop()
+            pcm, rate = await loop.run_in_executor(inference_pool(), self._synthesize, APOLOGY_LINE)
+            self._producing = True
+            self.output.play(pcm, rate)
+            self._production_done()
+            await self.output.wait_idle()
+        except Exception:
+            logger.exception("call %s: the apology could not be voiced", self.spec.session_id)
+        self.events.end_call(REASON_ERROR, f"The agent could not answer: {exc}"[:500])
+
+    def _log_prepared_failure(self, task: asyncio.Task) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            logger.warning(
+                "call %s: a reply prepared in the pause failed",
+                self.spec.session_id,
+                exc_info=task.exception(),
+            )
+
+    def _show_partial(self, role: Role, text: str) -> None:
+        self.events.emit(transcript_partial(role, text, self._utterance_ids.current(role)))
+
+    def _show_final(self, role: Role, text: str) -> None:
+        self.events.emit(transcript_final(role, text, self._utterance_ids.finish(role)))
+
+    def _retract_partial(self, role: Role) -> None:
+        """A live line whose utterance ended with nothing to keep (a reply cut off unheard)."""
+        if self._utterance_ids.has_current(role):
+            self.events.emit(transcript_partial(role, "", self._utterance_ids.finish(role)))
 
     def _record_turn(
         self, role: str, text: str, start_ms: int, end_ms: int, latency: int | None = None
@@ -602,11 +664,10 @@ class ConversationPipeline:
         self._reply_start_ms = self.events.call_ms()
         self._producing = True
         self.output.play(pcm, rate)
+        self._show_partial("agent", self.spec.greeting)
         self._production_done()
         await self.output.wait_idle()
-        self.events.emit(
-            {"type": "transcript", "role": "agent", "text": self.spec.greeting, "final": True}
-        )
+        self._show_final("agent", self.spec.greeting)
         self._record_turn("agent", self.spec.greeting, self._reply_start_ms, self.events.call_ms())
         self.history.append({"role": "assistant", "content": self.spec.greeting})
         self._spoken = []

@@ -11,6 +11,7 @@ import logging
 
 import numpy as np
 
+from voice.browser_events import transcript_final
 from voice.engines.tts import EspeakTts
 from voice.pipeline.base import AudioOutput, CallEvents
 from voice.protocol import CallSpec
@@ -66,7 +67,7 @@ class GreetingPipeline:
     def on_playback_start(self) -> None:
         self._speaking_since_ms = self.events.call_ms()
         self.events.emit({"type": "agent_speaking"})
-        self.events.emit({"type": "transcript", "role": "agent", "text": self.text, "final": True})
+        self.events.emit(transcript_final("agent", self.text, "agent-1"))
 
     def on_playback_end(self) -> None:
         start = self._speaking_since_ms or 0
