@@ -33,6 +33,8 @@ _pip_install_project() {
   "$PYTHON" -c 'import sys; assert sys.version_info[:2] == (3, 11), "Python 3.11 is required"'
   [ -x "$venv/bin/python" ] || "$PYTHON" -m venv "$venv"
   echo "==> pip install -e .${extras:+[$extras]} into $venv"
+  echo "    (the first time this compiles llama.cpp for llama-cpp-python: about 5 minutes on 2"
+  echo "    cores, with no output meanwhile; pip caches the result for later runs)"
   "$venv/bin/pip" install -q --upgrade pip
   # llama-cpp-python compiles llama.cpp (a few minutes, once; pip caches the wheel). A portable
   # AVX2 build: the native one crashed here on AVX-512/AMX CPUs.

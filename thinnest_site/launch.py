@@ -126,7 +126,8 @@ class LocalProduct:
                     self.env["CELERY_QUEUE"],
                 ],
             )
-        wait_for_port(self.port, self.processes["daphne"])
+        # The embedded mode loads and warms the voice models before it listens.
+        wait_for_port(self.port, self.processes["daphne"], timeout=180)
         return self
 
     def stop(self) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 from django.conf import settings
 
 from voice.pipeline.base import AudioOutput, CallEvents, CallPipeline
@@ -18,9 +20,20 @@ def pipeline_create(spec: CallSpec, output: AudioOutput, events: CallEvents) -> 
     return GreetingPipeline(spec, output, events)
 
 
-def pipeline_preload() -> None:
-    """Load the models the default pipeline needs (blocking: run it in a thread)."""
-    if settings.VOICE_PIPELINE == "conversation":
-        from voice.pipeline.conversation import engines_preload
+_preloaded: dict[str, dict[str, int]] = {}
+_preload_lock = threading.Lock()
 
-        engines_preload()
+
+def pipeline_preload() -> dict[str, int]:
+    """Load the models the default pipeline needs and run each once (blocking: run it in a
+    thread). Once per process: the web process of the embedded mode does it before it listens,
+    and its media worker then finds everything ready. Returns the ms each stage took."""
+    with _preload_lock:
+        if settings.VOICE_PIPELINE not in _preloaded:
+            timings: dict[str, int] = {}
+            if settings.VOICE_PIPELINE == "conversation":
+                from voice.pipeline.conversation import engines_preload
+
+                timings = engines_preload()
+            _preloaded[settings.VOICE_PIPELINE] = timings
+        return _preloaded[settings.VOICE_PIPELINE]
