@@ -266,11 +266,14 @@ def webhook_test_send(*, endpoint: WebhookEndpoint) -> WebhookDelivery:
 
 def _webhook_delivery_enqueue(delivery_id: int, *, countdown: float = 0) -> None:
     from agents.tasks import webhook_delivery_send  # tasks import this module
+    from thinnest_site.background import task_enqueue
 
-    # robust: a broker that is down must not fail the call that emitted the event; the delivery
-    # stays pending in the log.
+    # Never sent in the caller's thread, broker or not: the callers include the call consumer's
+    # database work, and a receiver that never answers must not stall calls. robust: a broker
+    # that is down must not fail the call that emitted the event; the delivery stays pending in
+    # the log, and the resume sweep queues it again.
     transaction.on_commit(
-        lambda: webhook_delivery_send.apply_async((delivery_id,), countdown=countdown or None),
+        lambda: task_enqueue(webhook_delivery_send, (delivery_id,), countdown=countdown),
         robust=True,
     )
 
@@ -316,6 +319,8 @@ def webhook_delivery_send(*, delivery_id: int) -> WebhookAttempt:
                 SIGNATURE_HEADER: webhook_signature_header(endpoint.secret, body),
             },
             timeout=timeout,
+            allow_http_localhost=settings.WEBHOOK_ALLOW_HTTP_LOCALHOST,
+            allowed_networks=settings.WEBHOOK_ALLOWED_NETWORKS,
         )
     else:
         result = PostResult(ok=False, status_code=None, error="The endpoint is disabled.")

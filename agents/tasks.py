@@ -4,6 +4,7 @@ from celery import shared_task
 from django.db import OperationalError
 
 from agents import services
+from thinnest_site.background import task_enqueue
 
 
 @shared_task(
@@ -16,10 +17,15 @@ from agents import services
 def webhook_delivery_send(self, delivery_id: int) -> None:
     attempt = services.webhook_delivery_send(delivery_id=delivery_id)
     # The service counts attempts against WEBHOOK_MAX_ATTEMPTS and computes the backoff, so the
-    # delivery log shows when the next attempt is due. Without a broker (tasks run eagerly, in
-    # the caller's process) a retry would block the caller: the delivery stays in the log.
-    if attempt.retry_in is not None and not self.request.is_eager:
-        raise self.retry(countdown=attempt.retry_in)
+    # delivery log shows when the next attempt is due.
+    if attempt.retry_in is None:
+        return
+    if self.request.is_eager:
+        # No broker: Celery's retry would run the next attempt at once, inline, ignoring the
+        # countdown. The background runner waits it out on its timer instead.
+        task_enqueue(webhook_delivery_send, (delivery_id,), countdown=attempt.retry_in)
+        return
+    raise self.retry(countdown=attempt.retry_in)
 
 
 @shared_task

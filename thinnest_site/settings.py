@@ -172,6 +172,17 @@ CELERY_BEAT_SCHEDULE = {
     },
 }
 
+# --- Background work without a broker ------------------------------------------------------------
+
+# With tasks eager (no broker), queued work (webhook sends) runs on this many threads of the web
+# process instead of in the caller (thinnest_site/background.py).
+BACKGROUND_WORKERS = env.int("BACKGROUND_WORKERS", default=4)
+# The web process runs CELERY_BEAT_SCHEDULE itself; on by default exactly when there is no
+# broker (with one, run Celery beat).
+BACKGROUND_SCHEDULE_ENABLED = env.bool(
+    "BACKGROUND_SCHEDULE_ENABLED", default=CELERY_TASK_ALWAYS_EAGER
+)
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -294,6 +305,9 @@ DEMO_ENABLED = env.bool("DEMO_ENABLED", default=True)
 
 # Allow http:// webhook URLs to 127.0.0.1/localhost (a receiver on this machine); otherwise https only.
 WEBHOOK_ALLOW_HTTP_LOCALHOST = env.bool("WEBHOOK_ALLOW_HTTP_LOCALHOST", default=DEBUG)
+# Webhooks go to public addresses only (no loopback, private, link-local, CGNAT...). CIDRs
+# listed here are allowed too: an air-gapped installation's receivers, e.g. "10.20.0.0/16".
+WEBHOOK_ALLOWED_NETWORKS = env.list("WEBHOOK_ALLOWED_NETWORKS", default=[])
 # Seconds one delivery attempt may take (connect and answer).
 WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=5.0)
 # Attempts per delivery before it is marked failed; retries wait 15 s, 30 s, 60 s... (capped).
