@@ -25,14 +25,13 @@ import statistics
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import django
 
-from thinnest_site.launch import LocalProduct, LocalRedis
+from thinnest_site.launch import LocalProduct, LocalRedis, start_call
 
 LATE_SHARE_LIMIT = 0.01
 
@@ -41,17 +40,6 @@ def percentiles(values: list[float]) -> dict:
     ordered = sorted(values)
     q = statistics.quantiles(ordered, n=20) if len(ordered) > 1 else [ordered[0]] * 19
     return {"p50": round(statistics.median(ordered), 1), "p95": round(q[18], 1), "n": len(ordered)}
-
-
-def start_call(base_url: str, key: str, agent_id: str) -> dict:
-    request = urllib.request.Request(
-        f"{base_url}/voice/start",
-        data=json.dumps({"agent_id": agent_id}).encode(),
-        headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
-        method="POST",
-    )
-    with urllib.request.urlopen(request, timeout=10) as response:
-        return json.loads(response.read())
 
 
 async def one_call(base_url: str, key: str, agent_id: str) -> dict:

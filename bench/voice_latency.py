@@ -22,13 +22,13 @@ import statistics
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import django
 
+from thinnest_site import launch
 from thinnest_site.launch import LocalProduct, LocalRedis
 
 QUESTIONS = [
@@ -49,14 +49,7 @@ def percentiles(values: list[float]) -> dict:
 
 
 def start_call(base_url: str, key: str, agent_id: str) -> dict:
-    request = urllib.request.Request(
-        f"{base_url}/voice/start",
-        data=json.dumps({"agent_id": agent_id, "context": {"page": "bench"}}).encode(),
-        headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
-        method="POST",
-    )
-    with urllib.request.urlopen(request, timeout=10) as response:
-        return json.loads(response.read())
+    return launch.start_call(base_url, key, agent_id, context={"page": "bench"})
 
 
 async def heard_after(browser, moment: float, timeout: float = 30.0) -> float | None:

@@ -24,6 +24,28 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def start_call(
+    base_url: str,
+    key: str,
+    agent_id: str,
+    *,
+    origin: str | None = None,
+    context: dict | None = None,
+) -> dict:
+    """``POST /voice/start`` as a customer's backend (or, with ``origin``, a page) sends it."""
+    import urllib.request
+
+    headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+    if origin:
+        headers["Origin"] = origin
+    body = {"agent_id": agent_id, **({"context": context} if context else {})}
+    request = urllib.request.Request(
+        f"{base_url}/voice/start", data=json.dumps(body).encode(), headers=headers, method="POST"
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read())
+
+
 def wait_for_port(port: int, process: subprocess.Popen | None = None, timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

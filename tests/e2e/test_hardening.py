@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 
+from thinnest_site import launch
 from thinnest_site.launch import LocalProduct, free_port
 
 pytestmark = pytest.mark.e2e
@@ -29,17 +30,7 @@ GREETING_ONLY = {"VOICE_PIPELINE": "greeting", "WEBHOOK_ALLOW_HTTP_LOCALHOST": "
 
 
 def start_call(product: LocalProduct, key: str, agent_id: str, origin: str | None = None) -> dict:
-    headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
-    if origin:
-        headers["Origin"] = origin
-    request = urllib.request.Request(
-        f"{product.base_url}/voice/start",
-        data=json.dumps({"agent_id": agent_id}).encode(),
-        headers=headers,
-        method="POST",
-    )
-    with urllib.request.urlopen(request, timeout=10) as response:
-        return json.loads(response.read())
+    return launch.start_call(product.base_url, key, agent_id, origin=origin)
 
 
 def daphne_rss_kb(product: LocalProduct) -> int:

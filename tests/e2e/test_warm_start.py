@@ -8,29 +8,16 @@ mode), real aiortc callers, the real conversation pipeline."""
 from __future__ import annotations
 
 import asyncio
-import json
 import time
-import urllib.request
 
 import pytest
 
-from thinnest_site.launch import LocalProduct
+from thinnest_site.launch import LocalProduct, start_call
 from voice.audio import resample
 
 pytestmark = pytest.mark.e2e
 
 QUESTION = "What time do you open on Saturday?"
-
-
-def start_call(product: LocalProduct, key: str, agent_id: str) -> dict:
-    request = urllib.request.Request(
-        f"{product.base_url}/voice/start",
-        data=json.dumps({"agent_id": agent_id}).encode(),
-        headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
-        method="POST",
-    )
-    with urllib.request.urlopen(request, timeout=10) as response:
-        return json.loads(response.read())
 
 
 async def one_call(product: LocalProduct, question_48k) -> tuple[float, float]:
@@ -39,7 +26,7 @@ async def one_call(product: LocalProduct, question_48k) -> tuple[float, float]:
 
     credentials = product.credentials
     started = await asyncio.to_thread(
-        start_call, product, credentials["secret_key"], credentials["agent_id"]
+        start_call, product.base_url, credentials["secret_key"], credentials["agent_id"]
     )
     caller = WebSocketCaller(started["websocket_url"], started["token"])
     try:

@@ -175,15 +175,28 @@ async def test_a_call_gets_an_offer_media_and_the_spoken_greeting(worker, settin
     assert stats["outbound_seconds"] > 0.5
 
 
+async def connected_calls(count: int) -> list[tuple[StandInConsumer, FakeBrowser]]:
+    """``count`` calls whose media flows."""
+    calls = []
+    for _ in range(count):
+        consumer, browser = StandInConsumer(await new_session()), FakeBrowser()
+        await consumer.open()
+        await consumer.connect(browser)
+        calls.append((consumer, browser))
+    return calls
+
+
+async def hang_up(calls: list[tuple[StandInConsumer, FakeBrowser | None]]) -> None:
+    for consumer, browser in calls:
+        await consumer.to_worker(protocol.CALL_CLOSE, reason="user_hangup")
+        await consumer.close()
+        if browser is not None:
+            await browser.close()
+
+
 async def test_a_call_beyond_capacity_is_rejected(worker):
-    held, browsers = [], []
+    held = await connected_calls(2)
     try:
-        for _ in range(2):
-            consumer, browser = StandInConsumer(await new_session()), FakeBrowser()
-            await consumer.open()
-            await consumer.connect(browser)
-            held.append(consumer)
-            browsers.append(browser)
         extra = StandInConsumer(await new_session())
         await extra.open()
         rejected = await extra.wait_type(protocol.WORKER_REJECTED)
@@ -191,11 +204,7 @@ async def test_a_call_beyond_capacity_is_rejected(worker):
         assert len(worker.calls) == 2
         await extra.close()
     finally:
-        for consumer in held:
-            await consumer.to_worker(protocol.CALL_CLOSE, reason="user_hangup")
-            await consumer.close()
-        for browser in browsers:
-            await browser.close()
+        await hang_up(held)
     await wait_until(lambda: not worker.calls)
 
 
@@ -208,19 +217,13 @@ async def test_calls_that_never_answer_do_not_take_a_real_callers_place(worker):
             stranger = StandInConsumer(await new_session())
             await stranger.open()
             await stranger.wait_type(protocol.SIGNAL_OFFER)
-            strangers.append(stranger)
-        caller, browser = StandInConsumer(await new_session()), FakeBrowser()
-        await caller.open()
-        await caller.connect(browser)  # MEDIA_STARTED, not WORKER_REJECTED
+            strangers.append((stranger, None))
+        [(caller, _)] = calls = await connected_calls(1)  # MEDIA_STARTED, not WORKER_REJECTED
         assert not [m for m in caller.messages if m["type"] == protocol.WORKER_REJECTED]
         assert worker.calls_with_media() == 1
-        await caller.to_worker(protocol.CALL_CLOSE, reason="user_hangup")
-        await browser.close()
-        await caller.close()
+        await hang_up(calls)
     finally:
-        for stranger in strangers:
-            await stranger.to_worker(protocol.CALL_CLOSE, reason="user_hangup")
-            await stranger.close()
+        await hang_up(strangers)
     await wait_until(lambda: not worker.calls)
 
 
@@ -228,24 +231,15 @@ async def test_a_call_whose_media_starts_after_the_places_filled_gets_at_capacit
     waiting, waiting_browser = StandInConsumer(await new_session()), FakeBrowser()
     await waiting.open()
     offer = (await waiting.wait_type(protocol.SIGNAL_OFFER))["sdp"]
-    held, browsers = [], []
+    held = await connected_calls(2)
     try:
-        for _ in range(2):
-            consumer, browser = StandInConsumer(await new_session()), FakeBrowser()
-            await consumer.open()
-            await consumer.connect(browser)
-            held.append(consumer)
-            browsers.append(browser)
         await waiting.to_worker(protocol.SIGNAL_ANSWER, sdp=await waiting_browser.answer(offer))
         ended = await waiting.wait_type(protocol.MEDIA_ENDED)
         assert ended["reason"] == protocol.REASON_AT_CAPACITY
         assert worker.calls_with_media() == 2
     finally:
-        for consumer in held:
-            await consumer.to_worker(protocol.CALL_CLOSE, reason="user_hangup")
-            await consumer.close()
-        for browser in [*browsers, waiting_browser]:
-            await browser.close()
+        await hang_up(held)
+        await waiting_browser.close()
         await waiting.close()
     await wait_until(lambda: not worker.calls)
 
