@@ -3,7 +3,8 @@ from __future__ import annotations
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
-from django.utils.html import format_html
+from django.template.response import TemplateResponse
+from django.utils.cache import add_never_cache_headers
 
 from agents.models import Agent, ApiKey, WebhookDelivery, WebhookEndpoint
 from agents.services import api_key_create, api_key_revoke, api_key_rules_check, api_key_update
@@ -64,7 +65,9 @@ class ApiKeyForm(forms.ModelForm):
 
 @admin.register(ApiKey)
 class ApiKeyAdmin(admin.ModelAdmin):
-    """Keys are created through the service, which shows the full key once; only its prefix is kept."""
+    """Keys are created through the service; only a hash and the prefix are kept. The full key is
+    shown once, on the response to the add form itself: never in a message, since messages may
+    travel in a cookie (signed, not encrypted) or wait in the session table."""
 
     form = ApiKeyForm
     list_display = ["prefix", "name", "kind", "created_at", "last_used_at", "status"]
@@ -102,14 +105,26 @@ class ApiKeyAdmin(admin.ModelAdmin):
         )
         obj.pk = api_key.pk
         obj.prefix = api_key.prefix
-        messages.warning(
+        # For response_add, on this request's object only.
+        obj._raw_key = raw_key
+
+    def response_add(self, request, obj, post_url_continue=None):
+        raw_key = getattr(obj, "_raw_key", None)
+        if raw_key is None:
+            return super().response_add(request, obj, post_url_continue)
+        response = TemplateResponse(
             request,
-            format_html(
-                "Your new key is <code>{}</code>. Copy it now: it is stored hashed and "
-                "will not be shown again.",
-                raw_key,
-            ),
+            "admin/agents/apikey/created.html",
+            {
+                **self.admin_site.each_context(request),
+                "opts": self.opts,
+                "api_key": obj,
+                "raw_key": raw_key,
+                "title": "Key created",
+            },
         )
+        add_never_cache_headers(response)
+        return response
 
     def save_related(self, request, form, formsets, change):
         # The services already saved the key's agents.

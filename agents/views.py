@@ -1,4 +1,5 @@
-"""Dashboard pages for agents, API keys and embed snippets (server-rendered, staff only)."""
+"""Dashboard pages for agents, API keys and embed snippets (server-rendered, staff with the
+matching model permissions only: thinnest_site/dashboard.py)."""
 
 from __future__ import annotations
 
@@ -29,13 +30,13 @@ from thinnest_site.errors import ApplicationError
 PREVIEW_MAX_CHARS = 300
 
 
-@staff_required
+@staff_required(perm="agents.view_agent")
 def agent_list(request):
     agents = Agent.objects.annotate(call_count=Count("calls")).order_by("-is_active", "name")
     return render(request, "dashboard/agent_list.html", {"agents": agents, "nav": "agents"})
 
 
-@staff_required
+@staff_required(perm="agents.add_agent")
 def agent_create_view(request):
     form = AgentForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
@@ -45,7 +46,7 @@ def agent_create_view(request):
     return render(request, "dashboard/agent_form.html", {"form": form, "nav": "agents"})
 
 
-@staff_required
+@staff_required(perm="agents.view_agent", post_perm="agents.change_agent")
 def agent_edit(request, public_id: str):
     agent = get_object_or_404(Agent, public_id=public_id)
     # Bound to a copy: a failed save leaves the stored agent as it was, and the form keeps
@@ -64,7 +65,7 @@ def agent_edit(request, public_id: str):
     )
 
 
-@staff_required
+@staff_required(perm="agents.change_agent")
 def agent_deactivate_view(request, public_id: str):
     agent = get_object_or_404(Agent, public_id=public_id)
     if request.method == "POST":
@@ -85,7 +86,8 @@ def agent_deactivate_view(request, public_id: str):
 
 
 @require_POST
-@staff_required
+# A test call is part of tuning the agent, from its edit page.
+@staff_required(perm="agents.change_agent")
 def agent_talk(request, public_id: str):
     """Start a call with this agent from the dashboard itself (no API key: the staff login is
     the credential; CSRF-protected like every dashboard POST)."""
@@ -112,7 +114,7 @@ def agent_talk(request, public_id: str):
     )
 
 
-@staff_required
+@staff_required(perm="agents.view_agent")
 def voice_preview(request):
     """The greeting (or any short text) in a voice, as WAV, for the agent form's preview."""
     from voice.engines import registry
@@ -159,13 +161,13 @@ def _error(status: int, code: str, message: str) -> JsonResponse:
 # --- API keys ---------------------------------------------------------------------------------
 
 
-@staff_required
+@staff_required(perm="agents.view_apikey")
 def api_key_list(request):
     keys = ApiKey.objects.prefetch_related("agents").order_by("revoked_at", "-created_at")
     return render(request, "dashboard/api_key_list.html", {"keys": keys, "nav": "keys"})
 
 
-@staff_required
+@staff_required(perm="agents.add_apikey")
 def api_key_create_view(request):
     form = ApiKeyForm(request.POST or None, initial={"kind": ApiKey.Kind.PUBLIC})
     if request.method == "POST" and form.is_valid():
@@ -188,7 +190,7 @@ def api_key_create_view(request):
     )
 
 
-@staff_required
+@staff_required(perm="agents.change_apikey")
 def api_key_revoke_view(request, key_id: int):
     api_key = get_object_or_404(ApiKey, pk=key_id)
     if request.method == "POST":
@@ -212,7 +214,7 @@ def api_key_revoke_view(request, key_id: int):
 # --- embed ------------------------------------------------------------------------------------
 
 
-@staff_required
+@staff_required(perm=("agents.view_agent", "agents.view_apikey"))
 def embed(request):
     agents = list(Agent.objects.filter(is_active=True))
     agent = next((a for a in agents if a.public_id == request.GET.get("agent")), None)

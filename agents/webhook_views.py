@@ -1,4 +1,5 @@
-"""Dashboard pages for an agent's webhooks and their delivery log (server-rendered, staff only)."""
+"""Dashboard pages for an agent's webhooks and their delivery log (server-rendered, staff with the
+webhook endpoint permissions only: thinnest_site/dashboard.py)."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from thinnest_site.dashboard import staff_required
 from thinnest_site.errors import ApplicationError
 
 
-@staff_required
+@staff_required(perm="agents.view_webhookendpoint", post_perm="agents.add_webhookendpoint")
 def webhook_list(request, public_id: str):
     """The agent's endpoints, a form to add one, and the latest deliveries."""
     agent = get_object_or_404(Agent, public_id=public_id)
@@ -56,7 +57,7 @@ def _endpoint_get(public_id: str, endpoint_id: int) -> WebhookEndpoint:
     )
 
 
-@staff_required
+@staff_required(perm="agents.delete_webhookendpoint")
 def webhook_delete(request, public_id: str, endpoint_id: int):
     endpoint = _endpoint_get(public_id, endpoint_id)
     if request.method == "POST":
@@ -76,8 +77,8 @@ def webhook_delete(request, public_id: str, endpoint_id: int):
     )
 
 
-@staff_required
 @require_POST
+@staff_required(perm="agents.change_webhookendpoint")
 def webhook_test(request, public_id: str, endpoint_id: int):
     endpoint = _endpoint_get(public_id, endpoint_id)
     delivery = webhook_test_send(endpoint=endpoint)
@@ -87,7 +88,7 @@ def webhook_test(request, public_id: str, endpoint_id: int):
     return redirect("dashboard:webhook_list", public_id=public_id)
 
 
-@staff_required
+@staff_required(perm="agents.view_webhookendpoint")
 def webhook_delivery_detail(request, public_id: str, delivery_id: int):
     delivery = get_object_or_404(
         WebhookDelivery.objects.select_related("endpoint__agent"),
@@ -112,8 +113,8 @@ def webhook_delivery_detail(request, public_id: str, delivery_id: int):
     )
 
 
-@staff_required
 @require_POST
+@staff_required(perm="agents.change_webhookendpoint")
 def webhook_redeliver(request, public_id: str, delivery_id: int):
     delivery = get_object_or_404(
         WebhookDelivery, pk=delivery_id, endpoint__agent__public_id=public_id

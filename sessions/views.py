@@ -30,6 +30,7 @@ from sessions.selectors import (
 from thinnest_site.dashboard import staff_required
 
 PAGE_SIZE = 50
+VIEW_CALLS = "call_sessions.view_callsession"
 MAX_ANALYTICS_DAYS = 366
 
 
@@ -54,9 +55,13 @@ def _filters(request) -> CallFilters:
 
 @staff_required
 def overview(request):
-    today = timezone.localdate()
-    figures = call_analytics(date_from=today - timedelta(days=6), date_to=today)
-    recent = calls_filter(CallFilters())[:10]
+    # Where every login lands, so any staff user may open it; the call figures only with the
+    # permission that the call pages need.
+    figures, recent = None, []
+    if request.user.has_perm(VIEW_CALLS):
+        today = timezone.localdate()
+        figures = call_analytics(date_from=today - timedelta(days=6), date_to=today)
+        recent = calls_filter(CallFilters())[:10]
     return render(
         request,
         "dashboard/overview.html",
@@ -64,7 +69,7 @@ def overview(request):
     )
 
 
-@staff_required
+@staff_required(perm=VIEW_CALLS)
 def call_list(request):
     filters = _filters(request)
     page = Paginator(calls_filter(filters), PAGE_SIZE).get_page(request.GET.get("page"))
@@ -90,7 +95,19 @@ class _Echo:
         return value
 
 
-@staff_required
+# What makes a spreadsheet read a cell as a formula (OWASP "CSV injection"); origins, agent names
+# and error texts come from callers and API clients.
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _csv_cell(value):
+    """A cell a spreadsheet shows as text: a leading quote defuses what would start a formula."""
+    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
+        return "'" + value
+    return value
+
+
+@staff_required(perm=VIEW_CALLS)
 def call_list_csv(request):
     """The filtered list as CSV, streamed: no size limit, no memory spike."""
     calls = calls_filter(_filters(request)).iterator(chunk_size=2000)
@@ -115,30 +132,29 @@ def call_list_csv(request):
         yield writer.writerow(header)
         for call in calls:
             stats = call.stats or {}
-            yield writer.writerow(
-                [
-                    call.public_id,
-                    call.agent.public_id,
-                    call.agent.name,
-                    call.status,
-                    call.end_reason,
-                    call.created_at.isoformat(),
-                    call.started_at.isoformat() if call.started_at else "",
-                    call.ended_at.isoformat() if call.ended_at else "",
-                    call.duration_seconds if call.duration_seconds is not None else "",
-                    call.origin,
-                    stats.get("turns", ""),
-                    stats.get("p50_latency_ms", ""),
-                    call.error_message,
-                ]
-            )
+            row = [
+                call.public_id,
+                call.agent.public_id,
+                call.agent.name,
+                call.status,
+                call.end_reason,
+                call.created_at.isoformat(),
+                call.started_at.isoformat() if call.started_at else "",
+                call.ended_at.isoformat() if call.ended_at else "",
+                call.duration_seconds if call.duration_seconds is not None else "",
+                call.origin,
+                stats.get("turns", ""),
+                stats.get("p50_latency_ms", ""),
+                call.error_message,
+            ]
+            yield writer.writerow([_csv_cell(value) for value in row])
 
     response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = 'attachment; filename="calls.csv"'
     return response
 
 
-@staff_required
+@staff_required(perm=VIEW_CALLS)
 def call_detail(request, public_id: str):
     call = get_object_or_404(
         CallSession.objects.select_related("agent", "api_key"), public_id=public_id
@@ -156,7 +172,7 @@ def call_detail(request, public_id: str):
     )
 
 
-@staff_required
+@staff_required(perm=VIEW_CALLS)
 def call_recording(request, public_id: str):
     """The recording, to staff only: recordings are never served from a public URL."""
     call = get_object_or_404(CallSession.objects.exclude(recording=""), public_id=public_id)
@@ -169,25 +185,27 @@ def call_recording(request, public_id: str):
     )
 
 
-RANGE_HEADER = re.compile(r"^bytes=(\d*)-(\d*)$")
+# At most 18 digits: larger positions are past any file, and int() refuses very long ones.
+RANGE_HEADER = re.compile(r"^bytes=([0-9]{0,18})-([0-9]{0,18})$")
 
 
 def _ranged_file_response(request, handle, *, content_type: str, filename: str):
     """A file answering a single `Range: bytes=` request with 206, as an <audio> element needs
     to seek in a long recording (FileResponse alone always sends the whole file from byte 0).
-    Multi-range and malformed headers get the whole file, as RFC 9110 allows."""
+    Multi-range and invalid headers (malformed, overlong numbers, last byte before the first) get
+    the whole file, as RFC 9110 allows."""
     size = handle.size
     match = RANGE_HEADER.match(request.headers.get("Range", "").strip())
-    if not match or match.groups() == ("", ""):
+    first, last = match.groups() if match else ("", "")
+    if not (first or last) or (first and last and int(last) < int(first)):
         response = FileResponse(handle, content_type=content_type, filename=filename)
         response["Accept-Ranges"] = "bytes"
         return response
-    first, last = match.groups()
     if first:
         start, end = int(first), min(int(last) if last else size - 1, size - 1)
     else:  # "bytes=-N": the last N bytes
         start, end = max(size - int(last), 0), size - 1
-    if start >= size or start > end:
+    if start >= size:
         handle.close()
         response = HttpResponse(status=416)
         response["Content-Range"] = f"bytes */{size}"
@@ -206,7 +224,7 @@ def _ranged_file_response(request, handle, *, content_type: str, filename: str):
     return response
 
 
-@staff_required
+@staff_required(perm=VIEW_CALLS)
 def call_export(request, public_id: str):
     call = get_object_or_404(CallSession.objects.select_related("agent"), public_id=public_id)
     response = JsonResponse(call_export_build(call), json_dumps_params={"indent": 2})
@@ -214,7 +232,7 @@ def call_export(request, public_id: str):
     return response
 
 
-@staff_required
+@staff_required(perm=VIEW_CALLS)
 def analytics(request):
     today = timezone.localdate()
     date_to = _date(request.GET.get("to")) or today

@@ -16,15 +16,15 @@ from django.utils import timezone
 from agents.models import Agent, ApiKey
 from sessions.models import CallSession, TranscriptEntry
 from sessions.services import call_session_start
-from tests.factories import AgentFactory, make_api_key
+from tests.factories import AgentFactory, make_api_key, make_staff_user
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
 def staff(client):
-    user = get_user_model().objects.create_user("staff", password="pw-staff-123", is_staff=True)
-    client.force_login(user)
+    # A superuser: every permission (the tests of each permission make users without them).
+    client.force_login(make_staff_user("staff", superuser=True))
     return client
 
 
@@ -117,6 +117,66 @@ def test_every_page_and_action_refuses_users_who_are_not_staff(client, agent, ca
     assert CallSession.objects.count() == 1
 
 
+def test_a_staff_user_without_permissions_may_not_list_or_create_keys(client):
+    client.force_login(make_staff_user("nobody"))
+    assert client.get("/dashboard/keys/").status_code == 403
+    response = client.post("/dashboard/keys/new/", {"kind": "secret", "name": "backend"})
+    assert response.status_code == 403
+    assert "agents.add_apikey" in response.content.decode()
+    assert not ApiKey.objects.exists()
+
+
+def test_a_staff_user_with_the_key_permissions_lists_and_creates_keys(client):
+    client.force_login(make_staff_user("keys", perms=["agents.view_apikey", "agents.add_apikey"]))
+    response = client.post("/dashboard/keys/new/", {"kind": "secret", "name": "backend"})
+    assert response.status_code == 200 and response.context["raw_key"].startswith("sk_")
+    assert client.get("/dashboard/keys/").status_code == 200
+    assert ApiKey.objects.get().name == "backend"
+    # Revoking is a change: not granted here.
+    key = ApiKey.objects.get()
+    assert client.post(f"/dashboard/keys/{key.pk}/revoke/").status_code == 403
+    assert ApiKey.objects.get().revoked_at is None
+
+
+def test_without_permissions_a_staff_user_sees_only_the_overview_and_changes_nothing(
+    client, agent, call
+):
+    key, _ = make_api_key()
+    client.force_login(make_staff_user("nobody"))
+    for url in dashboard_urls(agent, call, key):
+        expected = 200 if url in ("/dashboard/", "/dashboard/password/") else 403
+        assert client.get(url).status_code == expected, url
+    for url in POST_ACTIONS:
+        url = url.format(agent=agent.public_id, key=key.pk)
+        assert client.post(url, agent_form()).status_code == 403, url
+    overview = client.get("/dashboard/").content.decode()
+    assert call.public_id not in overview and "/dashboard/keys/" not in overview
+    agent_after = Agent.objects.get(pk=agent.pk)
+    assert agent_after.is_active and agent_after.name == agent.name
+    assert ApiKey.objects.get(pk=key.pk).revoked_at is None
+    assert Agent.objects.count() == 1 and CallSession.objects.count() == 1
+
+
+def test_viewing_an_agent_does_not_allow_saving_it(client, agent):
+    client.force_login(make_staff_user("viewer", perms=["agents.view_agent"]))
+    page = client.get(f"/dashboard/agents/{agent.public_id}/")
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert ">Save<" not in html and "Talk to this agent" not in html and "/deactivate/" not in html
+    response = client.post(f"/dashboard/agents/{agent.public_id}/", agent_form(name="Renamed"))
+    assert response.status_code == 403
+    assert Agent.objects.get(pk=agent.pk).name == agent.name
+
+
+def test_links_to_what_the_user_may_not_do_are_hidden(client, agent):
+    make_api_key()
+    client.force_login(make_staff_user("reader", perms=["agents.view_apikey"]))
+    page = client.get("/dashboard/keys/").content.decode()
+    assert "/dashboard/keys/new/" not in page and "/revoke/" not in page
+    assert "/dashboard/calls/" not in page and "/dashboard/agents/" not in page
+    assert 'href="/dashboard/keys/"' in page
+
+
 def test_anonymous_posts_change_nothing(client, agent):
     key, _ = make_api_key()
     for url in POST_ACTIONS:
@@ -136,9 +196,7 @@ def test_every_page_renders_for_staff(staff, agent, call):
 
 def test_posts_without_a_csrf_token_are_refused(agent):
     csrf_client = Client(enforce_csrf_checks=True)
-    csrf_client.force_login(
-        get_user_model().objects.create_user("s", password="pw-1234567", is_staff=True)
-    )
+    csrf_client.force_login(make_staff_user("s", superuser=True))
     key, _ = make_api_key()
     for url in POST_ACTIONS:
         assert (
@@ -328,6 +386,31 @@ def test_exports(staff, call):
     response = staff.get("/dashboard/calls/export.csv?status=ended")
     rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
     assert rows[0][0] == "session_id" and [r[0] for r in rows[1:]] == [call.public_id]
+
+
+def test_the_csv_export_defuses_cells_a_spreadsheet_would_run_as_formulas(staff, call):
+    evil_agent = AgentFactory(name="=cmd|' /C calc'!A0")
+    evil = call_session_start(agent=evil_agent, api_key=None).session
+    CallSession.objects.filter(pk=evil.pk).update(
+        origin='=HYPERLINK("http://evil")', error_message="@SUM(1+1)*cmd|' /C calc'!A0"
+    )
+    for prefix in ("+", "-", "\t", "\r"):
+        CallSession.objects.create(
+            agent=evil_agent, origin=f"{prefix}1+1", token_nonce=f"nonce{ord(prefix)}"
+        )
+    response = staff.get("/dashboard/calls/export.csv")
+    assert response["Content-Type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
+    by_id = {row["session_id"]: row for row in rows}
+    assert by_id[evil.public_id]["origin"] == '\'=HYPERLINK("http://evil")'
+    assert by_id[evil.public_id]["agent_name"] == "'=cmd|' /C calc'!A0"
+    assert by_id[evil.public_id]["error_message"] == "'@SUM(1+1)*cmd|' /C calc'!A0"
+    assert sorted(r["origin"] for r in rows if r["origin"].startswith("'")) == sorted(
+        ['\'=HYPERLINK("http://evil")', "'+1+1", "'-1+1", "'\t1+1", "'\r1+1"]
+    )
+    # Harmless cells are left as they were.
+    assert by_id[call.public_id]["agent_name"] == call.agent.name
+    assert by_id[call.public_id]["duration_seconds"] == "42.0"
 
 
 def test_analytics_figures(staff, agent, call):

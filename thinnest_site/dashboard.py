@@ -1,10 +1,14 @@
-"""What every dashboard page shares: staff-only access and its URL map.
+"""What every dashboard page shares: staff-only access, the permission each page needs, and its
+URL map.
 
 Anonymous visitors are sent to the login page; a logged-in user who is not staff gets a 403 (the
-dashboard shows keys, prompts and every call's transcript)."""
+dashboard shows keys, prompts and every call's transcript). Staff also need the Django model
+permission of what a page shows or changes, as in the admin (superusers have them all), so one
+account can be allowed the call history and not the minting of secret keys."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import wraps
 
 from django.contrib.auth import views as auth_views
@@ -12,17 +16,41 @@ from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.urls import path, reverse_lazy
 
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+Perms = str | tuple[str, ...]
 
-def staff_required(view):
-    @wraps(view)
-    def wrapper(request, *args, **kwargs):
-        if not request.user.is_authenticated:
-            return redirect_to_login(request.get_full_path(), reverse_lazy("dashboard:login"))
-        if not (request.user.is_active and request.user.is_staff):
-            raise PermissionDenied("The dashboard is for staff users.")
-        return view(request, *args, **kwargs)
 
-    return wrapper
+def staff_required(
+    view: Callable | None = None, *, perm: Perms = (), post_perm: Perms | None = None
+) -> Callable:
+    """Staff only, and with ``perm`` (one "app_label.codename" or a tuple, all needed); a POST
+    (any unsafe method) needs ``post_perm`` instead when given: e.g. viewing an agent needs
+    view_agent, saving it change_agent.
+
+    Use bare (``@staff_required``: any staff user) or with arguments
+    (``@staff_required(perm="agents.view_apikey")``)."""
+
+    def decorate(view: Callable) -> Callable:
+        @wraps(view)
+        def wrapper(request, *args, **kwargs):
+            user = request.user
+            if not user.is_authenticated:
+                return redirect_to_login(request.get_full_path(), reverse_lazy("dashboard:login"))
+            if not (user.is_active and user.is_staff):
+                raise PermissionDenied("The dashboard is for staff users.")
+            needed = perm if request.method in SAFE_METHODS or post_perm is None else post_perm
+            needed = (needed,) if isinstance(needed, str) else needed
+            if not user.has_perms(needed):
+                missing = ", ".join(p for p in needed if not user.has_perm(p))
+                raise PermissionDenied(
+                    f"Your account lacks the permission this needs ({missing}). "
+                    "An administrator can grant it in the admin, under Users."
+                )
+            return view(request, *args, **kwargs)
+
+        return wrapper
+
+    return decorate(view) if view is not None else decorate
 
 
 def urlpatterns_build():

@@ -8,7 +8,10 @@ Celery tasks run eagerly. ``DATABASE_URL`` and ``REDIS_URL`` switch to PostgreSQ
 from __future__ import annotations
 
 import json
+import os
 import secrets
+import time
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -20,19 +23,36 @@ env = environ.Env()
 if (BASE_DIR / ".env").exists():
     environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
-# Local state (SQLite database, generated secret key) lives here; it is git-ignored.
+# Local state (SQLite database, generated secret key, demo credentials, recordings) lives here;
+# it is git-ignored. Made for its owner only: other users of the machine have no business there.
 VAR_DIR = Path(env.str("VAR_DIR", default=str(BASE_DIR / "var")))
-VAR_DIR.mkdir(parents=True, exist_ok=True)
+if not VAR_DIR.exists():
+    VAR_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
+
+
+def _private_file_create(path: Path, text: str = "") -> None:
+    # Mode 0600 from the first byte: writing and then chmod'ing leaves a moment in which another
+    # user may open the file (and keep it open). Does nothing if the file exists.
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return
+    with os.fdopen(fd, "w") as out:
+        out.write(text)
 
 
 def _secret_key_from_file() -> str:
     # A per-installation key kept on disk so that signed tokens and logins survive restarts
     # without the user having to invent one; production sets SECRET_KEY explicitly.
     key_file = VAR_DIR / "secret_key"
-    if not key_file.exists():
-        key_file.write_text(secrets.token_urlsafe(50))
-        key_file.chmod(0o600)
-    return key_file.read_text().strip()
+    _private_file_create(key_file, secrets.token_urlsafe(50))
+    # A process starting at the same moment (web, worker) may have created it and not yet
+    # written it.
+    for _ in range(100):
+        if key := key_file.read_text().strip():
+            return key
+        time.sleep(0.02)
+    raise ImproperlyConfigured(f"{key_file} is empty: delete it, or set SECRET_KEY.")
 
 
 SECRET_KEY = env.str("SECRET_KEY", default="") or _secret_key_from_file()
@@ -66,18 +86,21 @@ INSTALLED_APPS = [
     "sessions.apps.CallSessionsConfig",
     "voice",
     "widget",
+    "axes",  # login throttling (the Security section below); last, as its docs ask
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "thinnest_site.middleware.CorsMiddleware",
+    "thinnest_site.middleware.UnusableCharsetMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "thinnest_site.urls"
@@ -112,6 +135,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
             "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
         }
     )
+    # Created 0600 before SQLite first opens it (SQLite would make it 0644); its -wal and -shm
+    # files take the database file's mode.
+    _sqlite_file = Path(str(DATABASES["default"]["NAME"]))
+    if _sqlite_file.name not in ("", ":memory:") and _sqlite_file.parent.is_dir():
+        _private_file_create(_sqlite_file)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env.str("REDIS_URL", default="")
@@ -320,6 +348,40 @@ WEBHOOK_CALL_ENDED_DELAY_SECONDS = env.float("WEBHOOK_CALL_ENDED_DELAY_SECONDS",
 # restarted, worker killed): the beat task `webhook_deliveries_resume` queues it again.
 WEBHOOK_RESUME_AFTER_SECONDS = env.float("WEBHOOK_RESUME_AFTER_SECONDS", default=120.0)
 WEBHOOK_RESUME_BATCH = env.int("WEBHOOK_RESUME_BATCH", default=500)
+
+# --- Security ----------------------------------------------------------------------------------
+
+# Messages live in the (database-backed) session, not in a cookie: the cookie is signed, not
+# encrypted, so anything a message says could be read off the wire or the browser.
+MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
+
+# Login throttling (django-axes) for /dashboard/login/ and /admin/login/ alike: after
+# AXES_FAILURE_LIMIT failed logins for one username from one IP, that pair is refused (429) for
+# AXES_COOLOFF_MINUTES. Locking the pair, not the username, means a stranger cannot lock the real
+# admin out from elsewhere; the client IP is the one the rest of the product uses (X-Forwarded-For
+# only with TRUST_PROXY).
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.float("AXES_COOLOFF_MINUTES", default=15.0))
+AXES_LOCKOUT_PARAMETERS = [["ip_address", "username"]]
+AXES_CLIENT_IP_CALLABLE = "sessions.selectors.client_ip_get"
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+
+# Served over HTTPS (behind a TLS-terminating proxy, or a public https:// URL): cookies only over
+# HTTPS, and browsers told to use nothing else for HSTS_SECONDS. SECURE_COOKIES=false for a proxy
+# that speaks plain HTTP to browsers.
+SECURE_COOKIES = env.bool(
+    "SECURE_COOKIES", default=TRUST_PROXY or PUBLIC_BASE_URL.startswith("https://")
+)
+HSTS_SECONDS = env.int("HSTS_SECONDS", default=365 * 24 * 3600)
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = SECURE_COOKIES
+SECURE_HSTS_SECONDS = HSTS_SECONDS if SECURE_COOKIES else 0
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
 
 # --- Django REST framework ---------------------------------------------------------------------
 

@@ -1,6 +1,10 @@
 from __future__ import annotations
 
+import re
+import zlib
+
 import pytest
+from django.core import signing
 
 from agents.models import ApiKey
 from agents.selectors import api_key_get_by_raw_key
@@ -22,14 +26,56 @@ def test_creating_a_key_in_the_admin_shows_it_once_and_stores_a_hash(admin_clien
     )
     assert response.status_code == 200
     api_key = ApiKey.objects.get()
-    shown = [str(m) for m in response.context["messages"]]
-    raw = next(m for m in shown if "pk_" in m).split("<code>")[1].split("</code>")[0]
+    raw = response.context["raw_key"]
+    assert raw.startswith("pk_") and raw in response.content.decode()
     assert api_key_get_by_raw_key(raw) == api_key
     assert list(api_key.agents.all()) == [agent]
     assert api_key.allowed_origins == ["https://*.example.org", "https://shop.example.com"]
 
     change_page = admin_client.get(f"/admin/agents/apikey/{api_key.pk}/change/").content.decode()
     assert raw not in change_page and api_key.key_hash not in change_page
+
+
+def readable_texts(cookie_value: str) -> list[str]:
+    """A cookie's value as an attacker reads it: as sent, and decoded when it is a value signed
+    by django.core.signing (signed, not encrypted: base64 of JSON, maybe zlib-compressed)."""
+    texts = [cookie_value]
+    payload = cookie_value.split(":", 1)[0]
+    try:
+        data = signing.b64_decode(payload.removeprefix(".").encode())
+        if payload.startswith("."):
+            data = zlib.decompress(data)
+        texts.append(data.decode(errors="replace"))
+    except (ValueError, zlib.error):
+        pass
+    return texts
+
+
+def test_a_secret_key_created_in_the_admin_never_travels_in_a_cookie(admin_client):
+    responses = [
+        admin_client.post(
+            "/admin/agents/apikey/add/",
+            {"kind": "secret", "name": "backend", "origins_text": "", "rate_limit_per_minute": ""},
+        )
+    ]
+    # Whatever the admin answers, follow it as a browser would, to the page the user sees.
+    while responses[-1].status_code in (301, 302):
+        responses.append(admin_client.get(responses[-1]["Location"]))
+    api_key = ApiKey.objects.get()
+    page = responses[-1]
+    assert page.status_code == 200
+    [raw] = {
+        k for k in re.findall(r"sk_[\w-]{20,}", page.content.decode()) if api_key_get_by_raw_key(k)
+    }
+    assert api_key_get_by_raw_key(raw) == api_key
+
+    for response in [*responses, admin_client.get("/admin/agents/apikey/")]:
+        for morsel in response.cookies.values():
+            assert not any(raw in text for text in readable_texts(morsel.value)), morsel.key
+    for morsel in admin_client.cookies.values():
+        assert not any(raw in text for text in readable_texts(morsel.value)), morsel.key
+    assert page.content.decode().count(raw) == 1
+    assert raw not in admin_client.get("/admin/agents/apikey/").content.decode()
 
 
 def test_the_admin_refuses_a_public_key_with_a_star_origin(admin_client, agent):

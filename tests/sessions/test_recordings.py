@@ -13,10 +13,13 @@ from django.utils import timezone
 
 from sessions.models import CallSession
 from sessions.services import call_recording_save, call_recordings_purge, call_session_start
+from tests.factories import make_staff_user
 from voice.audio import TRACK_FRAME_SAMPLES
 from voice.recording import CallRecorder
 
 pytestmark = pytest.mark.django_db
+
+VIEW_CALLS = "call_sessions.view_callsession"
 
 
 @pytest.fixture(autouse=True)
@@ -104,9 +107,9 @@ def test_staff_play_a_recording_and_others_cannot(client, agent, tmp_path):
     assert client.get(url).status_code == 302  # to the login page
     client.force_login(get_user_model().objects.create_user("visitor", password="pw-visitor-1"))
     assert client.get(url).status_code == 403
-    client.force_login(
-        get_user_model().objects.create_user("s", password="pw-s-123", is_staff=True)
-    )
+    client.force_login(make_staff_user("no-perms"))  # staff, without the call permission
+    assert client.get(url).status_code == 403
+    client.force_login(make_staff_user("s", perms=[VIEW_CALLS]))
     response = client.get(url)
     assert response.status_code == 200 and response["Content-Type"] == "audio/ogg"
     assert b"".join(response.streaming_content)[:4] == b"OggS"
@@ -116,9 +119,7 @@ def test_staff_play_a_recording_and_others_cannot(client, agent, tmp_path):
 
 def test_a_call_without_a_recording_has_no_player_and_its_recording_url_is_404(client, agent):
     session = call_session_start(agent=agent, api_key=None).session
-    client.force_login(
-        get_user_model().objects.create_user("s", password="pw-s-123", is_staff=True)
-    )
+    client.force_login(make_staff_user("s", perms=[VIEW_CALLS]))
     assert client.get(f"/dashboard/calls/{session.public_id}/recording.ogg").status_code == 404
     assert b"recording.ogg" not in client.get(f"/dashboard/calls/{session.public_id}/").content
 
@@ -127,9 +128,7 @@ def test_the_recording_answers_range_requests_so_the_player_can_seek(client, age
     session = call_session_start(agent=agent, api_key=None).session
     call_recording_save(session_id=session.public_id, path=recorded_file(tmp_path))
     url = f"/dashboard/calls/{session.public_id}/recording.ogg"
-    client.force_login(
-        get_user_model().objects.create_user("s", password="pw-s-123", is_staff=True)
-    )
+    client.force_login(make_staff_user("s", perms=[VIEW_CALLS]))
 
     full = client.get(url)
     assert full.status_code == 200 and full["Accept-Ranges"] == "bytes"
@@ -155,3 +154,27 @@ def test_the_recording_answers_range_requests_so_the_player_can_seek(client, age
     # Several ranges are not supported: the whole file, which RFC 9110 allows.
     multi = client.get(url, HTTP_RANGE="bytes=0-1,5-6")
     assert multi.status_code == 200 and b"".join(multi.streaming_content) == whole
+
+
+def test_invalid_ranges_get_the_whole_recording_never_an_error(client, agent, tmp_path):
+    session = call_session_start(agent=agent, api_key=None).session
+    call_recording_save(session_id=session.public_id, path=recorded_file(tmp_path))
+    url = f"/dashboard/calls/{session.public_id}/recording.ogg"
+    client.force_login(make_staff_user("s", perms=[VIEW_CALLS]))
+    whole = b"".join(client.get(url).streaming_content)
+
+    # A 5,000-digit number (int() refuses it: a 500 before), numbers over 18 digits, and a last
+    # byte before the first are invalid ranges: ignored, as RFC 9110 allows.
+    for header in [
+        "bytes=" + "9" * 5000 + "-",
+        "bytes=0-" + "9" * 5000,
+        "bytes=-" + "1" * 19,
+        "bytes=5-3",
+    ]:
+        response = client.get(url, HTTP_RANGE=header)
+        assert response.status_code == 200, header[:30]
+        assert b"".join(response.streaming_content) == whole
+
+    # 18 digits is still a number: past the end, so unsatisfiable.
+    beyond = client.get(url, HTTP_RANGE="bytes=" + "9" * 18 + "-")
+    assert beyond.status_code == 416 and beyond["Content-Range"] == f"bytes */{len(whole)}"

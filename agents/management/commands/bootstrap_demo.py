@@ -8,7 +8,10 @@ every run; a key in that file that no longer works (revoked, deleted) is replace
 from __future__ import annotations
 
 import json
+import os
 import secrets
+import tempfile
+from pathlib import Path
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -24,6 +27,21 @@ DEMO_PROMPT = (
     "at 6 pm every day, Saturday included. The caller is on the {{page}} page."
 )
 DEMO_GREETING = "Hello! I'm the demo assistant. How can I help you today?"
+
+
+def _private_file_write(path: Path, text: str) -> None:
+    # A new file, mode 0600 from the start (mkstemp: O_CREAT | O_EXCL, 0600), put in place
+    # atomically: write-then-chmod leaves a moment in which another user may open the file, and a
+    # file an older version left readable by others may be held open by one, so it is replaced
+    # rather than rewritten.
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w") as out:
+            out.write(text)
+        os.replace(temporary, path)
+    except BaseException:
+        os.unlink(temporary)
+        raise
 
 
 class Command(BaseCommand):
@@ -98,8 +116,7 @@ class Command(BaseCommand):
             admin_user=username,
             public_key_origins=api_key_get_by_raw_key(saved["public_key"]).allowed_origins,
         )
-        path.write_text(json.dumps(saved, indent=2))
-        path.chmod(0o600)
+        _private_file_write(path, json.dumps(saved, indent=2))
 
         if options["json"]:
             self.stdout.write(json.dumps(saved))
