@@ -2,9 +2,16 @@
  *
  *   const call = await ThinnestAI.createCall({ agentId, apiKey, context });
  *   // or, with the call started by your backend: createCall({ startSession: () => fetch(...) })
- *   call.on('connected' | 'transcript' | 'agent_speaking' | 'agent_listening' | 'ended' |
- *           'error' | 'reconnecting' | 'reconnected' | 'status', callback);
+ *   call.on('connected' | 'transcript' | 'transcript_partial' | 'agent_speaking' |
+ *           'agent_listening' | 'ended' | 'error' | 'reconnecting' | 'reconnected' | 'status',
+ *           callback);
  *   await call.connect();  call.mute(true);  call.disconnect();
+ *
+ * 'transcript' fires once per utterance, final ({role, text, final: true, utteranceId}), so a
+ * page may append a line for each (the documentation's code does). 'transcript_partial'
+ * ({role, text, utteranceId}) is the utterance so far, to show live: it replaces the previous
+ * partial with the same utteranceId, an empty text takes that line away, and the utterance's
+ * 'transcript' replaces it.
  *
  * The server defaults to the origin this script was loaded from; `serverUrl` overrides it.
  */
@@ -186,21 +193,36 @@
     this._connecting = takeMicrophone()
       .then(function (stream) {
         self._stream = stream;
+        self._stopIfHungUp();
         stream.getAudioTracks().forEach(function (t) { t.enabled = !self.muted; });
         return self._startSession();
       })
       .then(function (session) {
+        self._stopIfHungUp();
         self.sessionId = session.session_id;
         self._iceServers = session.ice_servers || [];
         return self._open(session.websocket_url, { type: 'auth', token: session.token });
       })
       .catch(function (error) {
         if (!error.code) error = callError('network', null, error);
-        self._fail(error);
+        if (error.code === 'cancelled') self._finish(null, 'user_hangup');
+        else self._fail(error);
         self._release();
         throw error;
       });
     return this._connecting;
+  };
+
+  /** disconnect() while connecting (the permission prompt, /voice/start) ends the call there:
+   * nothing after it may take the microphone live again or open the call's socket. */
+  CallSession.prototype._stopIfHungUp = function () {
+    if (this._ended) throw callError('cancelled', 'The call was hung up before it connected.');
+  };
+
+  /** Why a call ended before call_started: the caller's hang-up is no error. */
+  CallSession.prototype._notStarted = function (fallback) {
+    if (this._hungUp) return callError('cancelled', 'The call was hung up before it connected.');
+    return this._lastError || fallback;
   };
 
   CallSession.prototype._startSession = function () {
@@ -271,14 +293,14 @@
         if (message.type === 'call_started' && !settled) { settled = true; resolve(self); }
         if (message.type === 'call_ended' && !settled) {
           settled = true;
-          reject(self._lastError || callError('call_ended', 'The call ended before it started.'));
+          reject(self._notStarted(callError('call_ended', 'The call ended before it started.')));
         }
       };
       ws.onclose = function () {
         if (ws !== self._ws) return;
         if (!settled) {
           settled = true;
-          reject(self._lastError || callError('network'));
+          reject(self._notStarted(callError('network')));
           return;
         }
         self._lost();
@@ -321,7 +343,19 @@
         this.emit('agent_listening', {});
         break;
       case 'transcript':
-        this.emit('transcript', { role: message.role, text: message.text, final: message.final !== false });
+        // An older server sends its partials as transcript with final: false: they are partials
+        // here too, so that 'transcript' stays once per utterance.
+        if (message.final === false) {
+          this._partial(message);
+        } else {
+          this.emit('transcript', {
+            role: message.role, text: message.text, final: true,
+            utteranceId: message.utterance_id || this._localUtteranceId(message.role, true),
+          });
+        }
+        break;
+      case 'transcript_partial':
+        this._partial(message);
         break;
       case 'error':
         this._lastError = callError(message.code || 'error', message.message);
@@ -332,6 +366,21 @@
         this._finish(message.duration, message.reason);
         break;
     }
+  };
+
+  CallSession.prototype._partial = function (message) {
+    this.emit('transcript_partial', {
+      role: message.role, text: message.text || '',
+      utteranceId: message.utterance_id || this._localUtteranceId(message.role, false),
+    });
+  };
+
+  /** An id for a server that sends none: its partials and final of one role come in turn. */
+  CallSession.prototype._localUtteranceId = function (role, finished) {
+    var ids = this._localIds || (this._localIds = { count: 0 });
+    var id = ids[role] || (ids[role] = role + '-local-' + ++ids.count);
+    if (finished) delete ids[role];
+    return id;
   };
 
   /** The socket or the network dropped mid-call: resume the same call on a new connection. */
@@ -401,8 +450,14 @@
   CallSession.prototype.disconnect = function () {
     var self = this;
     if (this._ended) return Promise.resolve();
+    this._hungUp = true;
     var ws = this._ws;
     if (!ws || ws.readyState !== WebSocket.OPEN) {
+      // A socket still opening has a session behind it (its token is in the URL): say so once it
+      // opens, or the server would hold the call for a resume that never comes.
+      if (ws && ws.readyState === WebSocket.CONNECTING) {
+        ws.onopen = function () { ws.send(JSON.stringify({ type: 'hangup' })); };
+      }
       this._finish(null, 'user_hangup');
       return Promise.resolve();
     }

@@ -3,7 +3,13 @@
  *
  *   ThinnestAI.init({ agentId, apiKey, position, theme, greeting, primaryColor, autoOpen, context,
  *                     serverUrl, fallbackPhone, requestMicrophoneEarly });
- *   ThinnestAI.on('call:start' | 'call:end' | 'call:error' | 'transcript', callback);
+ *   ThinnestAI.on('call:start' | 'call:end' | 'call:error' | 'transcript' | 'transcript_partial',
+ *                 callback);
+ *
+ * One click on the floating button opens the panel and starts the call (the documentation: "When
+ * clicked, it connects to your voice agent"). While the call runs the button itself shows it, with
+ * its own "End call", so the panel may be closed. Visitors read plain messages; the operator's
+ * detail goes to the console and to call:error.
  *
  * The widget lives in a Shadow DOM, so the host page's styles and its own do not mix.
  */
@@ -38,6 +44,47 @@
     reconnecting: 'Connection lost. Reconnecting…',
     ended: 'Call ended',
   };
+
+  // What a visitor reads when a call cannot be made. The operator's detail ("Origin … is not
+  // allowed for this key") is no use to them and tells strangers how the site is set up: it goes
+  // to the console and to call:error only.
+  var VISITOR_TEXT = {
+    unavailable: "Voice calls aren't available right now.",
+    busy: 'All our lines are busy. Please try again in a few minutes.',
+    microphone_denied:
+      'Your browser is blocking the microphone. To allow it, click the lock icon next to the web ' +
+      "address (or open this site's settings in your browser), allow the microphone, then try again.",
+    microphone_unavailable:
+      'No microphone could be used. Check that one is connected and not in use by another app, ' +
+      'then try again.',
+    unsupported_browser:
+      "This browser can't make voice calls. Please try a recent Chrome, Firefox, Safari or Edge.",
+    network: "We couldn't connect the call. Check your internet connection and try again.",
+    connection_lost: 'The call was cut off. Please try again.',
+    failed: 'Sorry, something went wrong and the call ended.',
+  };
+  var BUSY_CODES = ['at_capacity', 'rate_limited', 'concurrent_call_limit', 'http_429'];
+  // Failures on the way between the visitor and the server, which their network may cause.
+  var CONNECT_CODES = ['network', 'webrtc_failed', 'connect_timeout', 'answer_timeout', 'media_failed'];
+
+  function visitorText(code, started) {
+    if (code === 'microphone_denied' || code === 'microphone_unavailable' || code === 'connection_lost') {
+      return VISITOR_TEXT[code];
+    }
+    if (code === 'unsupported_browser') {
+      // On a plain-http page no browser can call: that is the site's to fix, not the visitor's.
+      return global.isSecureContext === false ? VISITOR_TEXT.unavailable : VISITOR_TEXT.unsupported_browser;
+    }
+    if (BUSY_CODES.indexOf(code) >= 0) return VISITOR_TEXT.busy;
+    if (started) return VISITOR_TEXT.failed;
+    if (CONNECT_CODES.indexOf(code) >= 0) return VISITOR_TEXT.network;
+    return VISITOR_TEXT.unavailable;
+  }
+
+  function clock(seconds) {
+    var s = Math.max(0, Math.floor(seconds));
+    return Math.floor(s / 60) + ':' + String(s % 60).padStart(2, '0');
+  }
 
   // Page-wide events (ThinnestAI.on), for the script-tag integration.
   var events = new api.Emitter();
@@ -78,13 +125,21 @@
     '.root.dark { --bg: #161b22; --fg: #e6edf3; --muted: #9da7b3; --line: #30363d; --soft: #0d1117; }',
     '.root.bottom-right { right: 20px; align-items: flex-end; }',
     '.root.bottom-left { left: 20px; align-items: flex-start; }',
-    '.launcher { display: inline-flex; align-items: center; gap: 8px; border: 0; border-radius: 9999px;',
-    '  padding: 12px 18px; background: var(--primary); color: #fff; font: inherit; font-weight: 600; cursor: pointer;',
-    '  box-shadow: 0 4px 14px rgba(0,0,0,.25); max-width: 100%; }',
-    '.launcher span { overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }',
-    '.launcher svg { flex: none; }',
+    // The floating button, and while a call runs its "End call" half: one pill.
+    '.bar { display: flex; max-width: 100%; border-radius: 9999px; box-shadow: 0 4px 14px rgba(0,0,0,.25); }',
+    '.launcher { display: inline-flex; align-items: center; gap: 8px; border: 0; border-radius: 9999px; min-width: 0;',
+    '  padding: 12px 18px; background: var(--primary); color: #fff; font: inherit; font-weight: 600; cursor: pointer; }',
+    '.bar.live .launcher { border-radius: 9999px 0 0 9999px; font-variant-numeric: tabular-nums; }',
+    '.launcher .label { overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }',
+    '.launcher .icon { flex: none; display: flex; }',
+    '.end { flex: none; border: 0; border-left: 1px solid rgba(255,255,255,.4); border-radius: 0 9999px 9999px 0;',
+    '  padding: 12px 16px; background: #cf222e; color: #fff; font: inherit; font-weight: 600; cursor: pointer; white-space: nowrap; }',
+    '.dot { flex: none; width: 10px; height: 10px; border-radius: 50%; background: #fff; animation: live 1.6s infinite; }',
+    '@keyframes live { 0% { box-shadow: 0 0 0 0 rgba(255,255,255,.8); } 70%, 100% { box-shadow: 0 0 0 8px rgba(255,255,255,0); } }',
+    '@media (prefers-reduced-motion: reduce) { .dot { animation: none; } }',
+    '.end[hidden], .launcher .dot[hidden], .launcher .icon[hidden] { display: none; }',
     'button:focus-visible, a:focus-visible { outline: 3px solid var(--primary); outline-offset: 2px; }',
-    '.launcher:focus-visible { outline-color: var(--fg); }',
+    '.launcher:focus-visible, .end:focus-visible { outline-color: var(--fg); }',
     '.panel { width: 340px; max-width: calc(100vw - 24px); box-sizing: border-box; background: var(--bg);',
     '  border: 1px solid var(--line); border-radius: 14px; box-shadow: 0 10px 30px rgba(0,0,0,.25);',
     '  padding: 14px; display: flex; flex-direction: column; gap: 10px; }',
@@ -97,6 +152,7 @@
     '.status.error { color: #cf222e; } .root.dark .status.error { color: #f85149; }',
     '.transcript { background: var(--soft); border-radius: 8px; padding: 8px 10px; max-height: 220px;',
     '  min-height: 48px; overflow-y: auto; font-size: 14px; overflow-wrap: anywhere; }',
+    '.transcript:empty { display: none; }',
     '.transcript p { margin: 4px 0; } .transcript .agent b { color: var(--primary); }',
     '.transcript .partial { opacity: .6; }',
     '.actions { display: flex; gap: 8px; flex-wrap: wrap; }',
@@ -118,8 +174,8 @@
 
   /**
    * One widget on the page. `ThinnestAI.init` makes the page's widget; the React component
-   * makes its own. Callbacks in options (onCallStart, onCallEnd, onError, onTranscript) are
-   * called besides the page-wide events.
+   * makes its own. Callbacks in options (onCallStart, onCallEnd, onError, onTranscript,
+   * onTranscriptPartial) are called besides the page-wide events.
    */
   function Widget(options) {
     api.Emitter.call(this);
@@ -128,6 +184,11 @@
     this.call = null;
     this.state = 'idle';
     this.transcript = [];
+    this._active = false; // from the click that starts a call until that call is over
+    this._pending = null;
+    this._lines = {}; // utteranceId -> the live (partial) line of that utterance
+    this._clock = null;
+    this._problem = null;
     this._id = 'thinnest-' + nextId++;
     this._render();
     if (checked.problems.length) {
@@ -136,9 +197,8 @@
     }
     var reason = api.unsupportedReason();
     if (reason) {
-      this._showStatus(api.messages.unsupported_browser, 'error');
+      this._showStatus(visitorText('unsupported_browser'), 'error');
       this._showFallback(true);
-      this.els.call.disabled = true;
     }
     if (this.options.requestMicrophoneEarly && !reason) {
       api.requestMicrophone().catch(function () { /* asked again, with a message, on call */ });
@@ -157,11 +217,28 @@
     }
   };
 
+  /**
+   * A call that could not be made or went wrong: the detail for the operator (console and
+   * call:error), and, unless `quiet` (a later error of the same call: the panel keeps the first,
+   * the cause), plain words for the visitor in the panel.
+   */
+  Widget.prototype._reportError = function (code, detail, started, quiet) {
+    console.error('[thinnest] call failed (' + code + '): ' + detail);
+    if (!quiet) {
+      this._showStatus(visitorText(code, started), 'error');
+      this._showFallback(true);
+    }
+    var payload = { error: detail, code: code };
+    this._emit('call:error', payload, 'onError', [payload]);
+  };
+
   Widget.prototype._configError = function (problems) {
     var message = 'ThinnestAI widget configuration: ' + problems.join(' ');
     console.error('[thinnest] ' + message);
+    this._problem = message;
     this.els.call.disabled = true;
-    this._showStatus(message, 'error');
+    this._showStatus(VISITOR_TEXT.unavailable, 'error');
+    this._showFallback(true);
     // After the page had a chance to subscribe: the documentation calls init() and on() in
     // separate script tags, and the parser may run a timer between two of them, so while the
     // page is still loading wait for DOMContentLoaded (every inline script has run by then).
@@ -197,36 +274,50 @@
       '      <button type="button" class="hangup" hidden>End call</button>' +
       '    </div>' +
       '  </section>' +
-      '  <button type="button" class="launcher" aria-expanded="false" aria-controls="' + panelId + '">' +
-      MIC_ICON + '<span></span></button>' +
+      '  <div class="bar">' +
+      '    <button type="button" class="launcher" aria-expanded="false" aria-controls="' + panelId + '">' +
+      '<span class="icon">' + MIC_ICON + '</span><span class="dot" hidden></span><span class="label"></span></button>' +
+      '    <button type="button" class="end" hidden>End call</button>' +
+      '  </div>' +
       '</div>';
     var q = function (sel) { return root.querySelector(sel); };
     this.host = host;
     this.els = {
       root: q('.root'), panel: q('.panel'), title: q('.title'), close: q('.close'),
       status: q('.status'), transcript: q('.transcript'), fallback: q('.fallback'),
-      call: q('.call'), mute: q('.mute'), hangup: q('.hangup'), launcher: q('.launcher'),
+      call: q('.call'), mute: q('.mute'), hangup: q('.hangup'),
+      bar: q('.bar'), launcher: q('.launcher'), icon: q('.icon'), dot: q('.dot'),
+      label: q('.label'), end: q('.end'),
     };
     var position = POSITIONS.indexOf(o.position) >= 0 ? o.position : DEFAULTS.position;
     var theme = THEMES.indexOf(o.theme) >= 0 ? o.theme : DEFAULTS.theme;
     this.els.root.className = 'root ' + position + ' ' + theme;
     this.els.root.style.setProperty('--primary', color);
-    var greeting = typeof o.greeting === 'string' && o.greeting ? o.greeting : DEFAULTS.greeting;
-    this.els.launcher.querySelector('span').textContent = greeting;
-    this.els.launcher.setAttribute('aria-label', greeting + ' (voice call)');
-    this.els.title.textContent = greeting;
+    this._greeting = typeof o.greeting === 'string' && o.greeting ? o.greeting : DEFAULTS.greeting;
+    this.els.title.textContent = this._greeting;
+    this._showLauncher();
     this._showStatus(STATUS_TEXT.idle);
 
     var self = this;
-    this.els.launcher.addEventListener('click', function () { self.toggle(); });
+    this.els.launcher.addEventListener('click', function () {
+      // Idle, the click starts the call, and within this click's gesture: that is what lets the
+      // browser play the agent's audio and ask for the microphone. During a call it shows or
+      // hides the panel.
+      if (self._active) self.toggle(); else self.startCall();
+    });
+    var hangUp = function () {
+      self.endCall();
+      self.els.launcher.focus(); // the button that had focus is about to be hidden
+    };
+    this.els.end.addEventListener('click', hangUp);
+    this.els.hangup.addEventListener('click', hangUp);
     this.els.close.addEventListener('click', function () { self.close(); self.els.launcher.focus(); });
     this.els.call.addEventListener('click', function () { self.startCall(); });
-    this.els.hangup.addEventListener('click', function () { self.endCall(); });
     this.els.mute.addEventListener('click', function () {
       if (self.call) self._setMuted(!self.call.muted);
     });
-    this.els.panel.addEventListener('keydown', function (event) {
-      if (event.key === 'Escape') { self.close(); self.els.launcher.focus(); }
+    this.els.root.addEventListener('keydown', function (event) {
+      if (event.key === 'Escape' && !self.els.panel.hidden) { self.close(); self.els.launcher.focus(); }
     });
     if (document.body) {
       document.body.appendChild(host);
@@ -241,10 +332,28 @@
     this.els.status.className = 'status' + (kind ? ' ' + kind : '');
   };
 
+  /** The floating button: the greeting when idle; while a call runs, that it runs and for how long. */
+  Widget.prototype._showLauncher = function () {
+    var els = this.els;
+    var call = this.call;
+    var label;
+    if (!this._active) {
+      label = this._greeting;
+    } else if (!call || !call._startedAt) {
+      label = 'Connecting…';
+    } else if (call.status === 'reconnecting') {
+      label = 'Reconnecting…';
+    } else {
+      label = 'On call ' + clock((Date.now() - call._startedAt) / 1000);
+    }
+    els.label.textContent = label;
+    els.launcher.setAttribute('aria-label', this._active ? 'Voice call in progress' : this._greeting + ' (voice call)');
+  };
+
   Widget.prototype._showFallback = function (show) {
     var phone = this.options.fallbackPhone;
     if (!show || !phone) { this.els.fallback.hidden = true; return; }
-    this.els.fallback.textContent = 'Prefer the phone? Call ';
+    this.els.fallback.textContent = 'You can also call us: ';
     var link = document.createElement('a');
     link.href = 'tel:' + String(phone).replace(/[^+\d]/g, '');
     link.textContent = phone;
@@ -253,9 +362,22 @@
   };
 
   Widget.prototype._setInCall = function (inCall) {
-    this.els.call.hidden = inCall;
-    this.els.hangup.hidden = !inCall;
-    this.els.mute.hidden = !inCall;
+    var els = this.els;
+    els.call.hidden = inCall;
+    els.hangup.hidden = !inCall;
+    els.mute.hidden = !inCall;
+    els.bar.classList.toggle('live', inCall);
+    els.end.hidden = !inCall;
+    els.dot.hidden = !inCall;
+    els.icon.hidden = inCall;
+    var self = this;
+    if (inCall && !this._clock) {
+      this._clock = setInterval(function () { self._showLauncher(); }, 1000);
+    } else if (!inCall && this._clock) {
+      clearInterval(this._clock);
+      this._clock = null;
+    }
+    this._showLauncher();
   };
 
   Widget.prototype._setMuted = function (muted) {
@@ -264,28 +386,35 @@
     this.els.mute.textContent = muted ? 'Unmute' : 'Mute';
   };
 
-  Widget.prototype._appendTranscript = function (role, text, final) {
+  /** One line per utterance: its partials update it in place (dimmed), its final settles it. */
+  Widget.prototype._showLine = function (data, final) {
     var el = this.els.transcript;
-    var p = el.querySelector('p.partial.' + role);
+    var p = this._lines[data.utteranceId];
+    if (final) delete this._lines[data.utteranceId];
+    if (!data.text) {
+      // An empty partial takes the live line away (a reply cut off before any of it was heard).
+      if (p) p.remove();
+      return;
+    }
     if (!p) {
       p = document.createElement('p');
-      p.className = role;
       el.appendChild(p);
     }
-    p.textContent = '';
+    if (!final) this._lines[data.utteranceId] = p;
+    p.className = data.role + (final ? '' : ' partial');
+    // Screen readers hear the settled line, not each word of it as it comes.
+    if (final) p.removeAttribute('aria-hidden'); else p.setAttribute('aria-hidden', 'true');
     var who = document.createElement('b');
-    who.textContent = role === 'agent' ? 'Agent: ' : 'You: ';
+    who.textContent = data.role === 'agent' ? 'Agent: ' : 'You: ';
+    p.textContent = '';
     p.appendChild(who);
-    p.appendChild(document.createTextNode(text));
-    p.classList.toggle('partial', !final);
+    p.appendChild(document.createTextNode(data.text));
     el.scrollTop = el.scrollHeight;
   };
 
   Widget.prototype.open = function () {
     this.els.panel.hidden = false;
     this.els.launcher.setAttribute('aria-expanded', 'true');
-    var target = this.els.call.hidden ? this.els.hangup : this.els.call;
-    if (!target.disabled) target.focus();
   };
 
   Widget.prototype.close = function () {
@@ -297,70 +426,104 @@
     if (this.els.panel.hidden) this.open(); else this.close();
   };
 
-  /** Start a call (the panel's "Start call"). Must run from a click for mobile audio. */
+  /**
+   * Open the panel and start a call (the launcher's click, the panel's "Start call"). Must run
+   * from a click for mobile audio. Resolves to the call once it is live, or null.
+   */
   Widget.prototype.startCall = function () {
     var self = this;
     var o = this.options;
-    if (this.call && !this.call._ended) return Promise.resolve(this.call);
     this.open();
+    if (this._problem) return Promise.resolve(null);
+    if (this._active) return this._pending;
+    this._active = true;
+    this._hangUpFirst = false;
+    this.call = null;
     this.transcript = [];
+    this._lines = {};
     this.els.transcript.textContent = '';
     this._showFallback(false);
     this._setInCall(true);
     this._showStatus(STATUS_TEXT.connecting);
     var failed = null;
-    return api.createCall({
+    var call = null;
+    var over = function (callButtonText) {
+      self._active = false;
+      self._setInCall(false);
+      self.els.call.textContent = callButtonText;
+      self.els.mute.setAttribute('aria-pressed', 'false');
+      self.els.mute.textContent = 'Mute';
+    };
+    this._pending = api.createCall({
       agentId: o.agentId, apiKey: o.apiKey, context: o.context, serverUrl: o.serverUrl,
-    }).then(function (call) {
-      self.call = call;
+    }).then(function (created) {
+      call = self.call = created;
       call.on('status', function (data) {
         self.state = data.status;
-        if (STATUS_TEXT[data.status] && data.status !== 'ended') {
+        if (STATUS_TEXT[data.status] && data.status !== 'ended' && !failed) {
           self._showStatus(STATUS_TEXT[data.status], data.status === 'reconnecting' ? '' : 'live');
         }
+        self._showLauncher();
       });
       call.on('connected', function (data) {
+        self._showLauncher();
         self._emit('call:start', { sessionId: data.sessionId }, 'onCallStart', [data.sessionId]);
       });
       call.on('transcript', function (data) {
-        self._appendTranscript(data.role, data.text, data.final);
-        if (data.final) self.transcript.push({ role: data.role, text: data.text });
-        var payload = { role: data.role, text: data.text, final: data.final };
+        self._showLine(data, true);
+        if (data.text) self.transcript.push({ role: data.role, text: data.text });
+        var payload = { role: data.role, text: data.text, final: true, utteranceId: data.utteranceId };
         self._emit('transcript', payload, 'onTranscript', [payload]);
       });
+      call.on('transcript_partial', function (data) {
+        self._showLine(data, false);
+        var payload = { role: data.role, text: data.text, utteranceId: data.utteranceId };
+        self._emit('transcript_partial', payload, 'onTranscriptPartial', [payload]);
+      });
       call.on('error', function (data) {
-        failed = data;
-        self._showStatus(data.message, 'error');
-        self._emit('call:error', { error: data.message, code: data.code }, 'onError', [{ error: data.message, code: data.code }]);
+        self._reportError(data.code || 'error', data.message, !!call._startedAt, !!failed);
+        failed = failed || data;
       });
       call.on('ended', function (data) {
-        self._setInCall(false);
-        if (!failed) self._showStatus(STATUS_TEXT.ended + ' (' + Math.round(data.duration) + ' s)');
+        over(failed ? 'Try again' : 'Call again');
+        if (failed) {
+          self.open(); // a call that failed with the panel closed still says why
+        } else {
+          self._showStatus(STATUS_TEXT.ended + ' (' + Math.round(data.duration) + ' s)');
+        }
         if (call._startedAt) {
           self._emit('call:end', { sessionId: data.sessionId, duration: data.duration }, 'onCallEnd', [data.sessionId, data.duration]);
         }
       });
+      if (self._hangUpFirst) { // "End call" came before the call object did
+        call.disconnect();
+        return null;
+      }
       return call.connect().then(function () { return call; });
     }).catch(function (error) {
+      if (error.code === 'cancelled') return null; // hung up while connecting: 'ended' said so
       // connect() has emitted 'error' already, unless createCall itself refused.
       if (!failed) {
-        var message = error.message || String(error);
-        self._showStatus(message, 'error');
-        self._emit('call:error', { error: message, code: error.code }, 'onError', [{ error: message, code: error.code }]);
+        failed = error;
+        self._reportError(error.code || 'error', error.message || String(error), false);
       }
-      self._setInCall(false);
-      self._showFallback(true);
+      over('Try again');
+      self.open();
       self.state = 'error';
       return null;
     });
+    return this._pending;
   };
 
   Widget.prototype.endCall = function () {
+    if (this._active && !this.call) this._hangUpFirst = true;
     return this.call ? this.call.disconnect() : Promise.resolve();
   };
 
   Widget.prototype.destroy = function () {
     if (this.call) this.call.disconnect();
+    if (this._clock) clearInterval(this._clock);
+    this._clock = null;
     if (this.host && this.host.parentNode) this.host.parentNode.removeChild(this.host);
     if (api.widget === this) api.widget = null;
   };

@@ -76,14 +76,18 @@ def other_site(tmp_path_factory):
     site.close()
 
 
-def shop_page(product, site, api_key: str, *, position="bottom-right", theme="light") -> str:
-    html = SHOP_PAGE.format(
+def shop_page_html(product, api_key: str, *, position="bottom-right", theme="light") -> str:
+    return SHOP_PAGE.format(
         server=product.base_url,
         agent_id=product.credentials["agent_id"],
         api_key=api_key,
         position=position,
         theme=theme,
     )
+
+
+def shop_page(product, site, api_key: str, *, position="bottom-right", theme="light") -> str:
+    html = shop_page_html(product, api_key, position=position, theme=theme)
     return site.page(f"shop-{position}-{theme}.html", html)
 
 
@@ -114,6 +118,27 @@ async (call) => {
 """
 
 
+# Every microphone stream the page takes, so a test can tell whether the microphone is live.
+TRACK_MICROPHONES_JS = """
+(() => {
+  window.microphones = [];
+  const getUserMedia = navigator.mediaDevices.getUserMedia.bind(navigator.mediaDevices);
+  navigator.mediaDevices.getUserMedia = async (constraints) => {
+    const stream = await getUserMedia(constraints);
+    window.microphones.push(stream);
+    return stream;
+  };
+})();
+"""
+MICROPHONE_LIVE_JS = (
+    "window.microphones.some(s => s.getAudioTracks().some(t => t.readyState === 'live'))"
+)
+
+
+def widget(page, selector: str):
+    return page.locator(f"[data-thinnest-widget] {selector}")
+
+
 def test_the_script_tag_widget_makes_a_real_call_from_a_customer_site(
     product_separate, site, browser, speech_wav
 ):
@@ -124,8 +149,9 @@ def test_the_script_tag_widget_makes_a_real_call_from_a_customer_site(
         page.goto(shop_page(product, site, api_key))
         launcher = page.locator("[data-thinnest-widget] .launcher")
         assert launcher.inner_text() == "Click to talk to our AI assistant"
+        # "This renders a floating call button. When clicked, it connects to your voice agent."
         launcher.click()
-        page.locator("[data-thinnest-widget] .call").click()
+        assert widget(page, ".panel").is_visible()
 
         started = wait_for_widget_event(page, "call:start")
         session_id = started["sessionId"]
@@ -146,6 +172,17 @@ def test_the_script_tag_widget_makes_a_real_call_from_a_customer_site(
 
         shown = page.locator("[data-thinnest-widget] .transcript").inner_text()
         assert "You:" in shown and "Agent:" in shown and user["text"] in shown
+        # `transcript` is once per utterance, final: the documentation's handler may append each.
+        transcripts = widget_events(page, "transcript")
+        assert all(t["final"] is True for t in transcripts), transcripts
+        ids = [t["utteranceId"] for t in transcripts]
+        assert len(set(ids)) == len(ids), transcripts
+        finals = [f"{'Agent' if t['role'] == 'agent' else 'You'}: {t['text']}" for t in transcripts]
+        lines = page.evaluate(
+            "[...document.querySelector('[data-thinnest-widget]').shadowRoot"
+            ".querySelectorAll('.transcript p:not(.partial)')].map(p => p.textContent)"
+        )
+        assert lines[: len(finals)] == finals
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "call-in-progress.png"))
 
@@ -173,7 +210,6 @@ def test_a_dropped_connection_is_resumed_with_a_visible_state_and_the_call_goes_
     try:
         page.goto(shop_page(product, site, api_key))
         page.locator("[data-thinnest-widget] .launcher").click()
-        page.locator("[data-thinnest-widget] .call").click()
         session_id = wait_for_widget_event(page, "call:start")["sessionId"]
         page.evaluate(
             "() => { window.statuses = []; const call = ThinnestAI.widget.call;"
@@ -207,23 +243,106 @@ def test_a_dropped_connection_is_resumed_with_a_visible_state_and_the_call_goes_
     assert (row["status"], row["end_reason"]) == ("ended", "user_hangup"), product.logs()
 
 
-def test_a_site_the_key_does_not_allow_gets_a_call_error_that_says_so(
+def test_the_launcher_shows_a_live_call_with_the_panel_closed(product_separate, site, browser):
+    product = product_separate
+    api_key = public_key_for(product, site.origin)
+    page = browser.new_page()
+    page.add_init_script(TRACK_MICROPHONES_JS)
+    try:
+        page.goto(shop_page(product, site, api_key))
+        launcher, end = widget(page, ".launcher"), widget(page, ".end")
+        assert not end.is_visible()
+        launcher.click()
+        session_id = wait_for_widget_event(page, "call:start")["sessionId"]
+
+        widget(page, ".close").click()
+        assert not widget(page, ".panel").is_visible()
+        # The microphone is live, and the button says so: not "Click to talk to…".
+        assert page.evaluate(MICROPHONE_LIVE_JS)
+        page.wait_for_function(
+            "/^On call \\d+:\\d\\d$/.test(document.querySelector('[data-thinnest-widget]')"
+            ".shadowRoot.querySelector('.launcher').textContent)",
+            timeout=5000,
+        )
+        assert "Click to talk" not in launcher.inner_text()
+        assert widget(page, ".dot").is_visible()
+        assert end.is_visible() and end.inner_text() == "End call"
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "call-panel-closed.png"))
+
+        # During the call the button shows and hides the panel; it starts no second call.
+        launcher.click()
+        assert widget(page, ".panel").is_visible()
+        launcher.click()
+        assert not widget(page, ".panel").is_visible()
+        assert page.evaluate("ThinnestAI.widget.call.sessionId") == session_id
+
+        end.click()
+        ended = wait_for_widget_event(page, "call:end")
+        assert ended["sessionId"] == session_id
+        page.wait_for_function(f"!({MICROPHONE_LIVE_JS})", timeout=5000)
+        assert launcher.inner_text() == "Click to talk to our AI assistant"
+        assert not end.is_visible()
+        assert widget_events(page, "call:error") == []
+    finally:
+        page.close()
+    row = product.call_row(session_id)
+    assert (row["status"], row["end_reason"]) == ("ended", "user_hangup"), product.logs()
+
+
+def test_a_call_ended_while_it_connects_leaves_the_microphone_off(product_separate, site, browser):
+    product = product_separate
+    api_key = public_key_for(product, site.origin)
+    page = browser.new_page()
+    page.add_init_script(TRACK_MICROPHONES_JS)
+    try:
+        page.goto(shop_page(product, site, api_key))
+        widget(page, ".launcher").click()
+        widget(page, ".end").click()  # at once: the call is still connecting
+        page.wait_for_timeout(3000)  # what was in flight has come back by now
+        assert not page.evaluate(MICROPHONE_LIVE_JS)
+        assert widget(page, ".launcher").inner_text() == "Click to talk to our AI assistant"
+        assert widget_events(page, "call:start") == []
+        assert widget_events(page, "call:error") == []
+        assert page.evaluate("ThinnestAI.widget.call.status") == "ended"
+    finally:
+        page.close()
+
+
+def test_a_site_the_key_does_not_allow_shows_visitors_plain_words_and_the_operator_the_detail(
     product_separate, site, other_site, browser
 ):
     product = product_separate
     api_key = public_key_for(product, site.origin)  # allowed on `site`, not on `other_site`
     before = product.call_count()
+    html = shop_page_html(product, api_key).replace(
+        "greeting: 'Click to talk to our AI assistant'",
+        "greeting: 'Click to talk to our AI assistant', fallbackPhone: '+1 555 0100'",
+    )
     page = browser.new_page()
+    console = []
+    page.on("console", lambda m: console.append((m.type, m.text)))
     try:
-        page.goto(shop_page(product, other_site, api_key))
-        page.locator("[data-thinnest-widget] .launcher").click()
-        page.locator("[data-thinnest-widget] .call").click()
+        page.goto(other_site.page("shop.html", html))
+        widget(page, ".launcher").click()
         error = wait_for_widget_event(page, "call:error")
+        # The operator's detail: in call:error and the console.
         assert "not allowed" in error["error"] and other_site.origin in error["error"]
         assert error["code"] == "origin_not_allowed"
-        status = page.locator("[data-thinnest-widget] .status").inner_text()
-        assert other_site.origin in status
+        assert any(kind == "error" and other_site.origin in text for kind, text in console)
+        # The visitor's words: plain, with the phone number to call instead.
+        status = widget(page, ".status").inner_text()
+        assert status == "Voice calls aren't available right now."
+        fallback = widget(page, ".fallback")
+        assert fallback.is_visible() and "+1 555 0100" in fallback.inner_text()
+        assert fallback.locator("a").get_attribute("href") == "tel:+15550100"
+        panel_text = widget(page, ".panel").inner_text()
+        assert other_site.origin not in panel_text and "allowed origins" not in panel_text
+        assert widget(page, ".launcher").inner_text() == "Click to talk to our AI assistant"
+        assert widget(page, ".call").inner_text() == "Try again"
         assert widget_events(page, "call:start") == []
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "origin-not-allowed.png"))
     finally:
         page.close()
     assert product.call_count() == before
@@ -250,6 +369,14 @@ def test_a_bad_configuration_is_reported_and_the_host_page_goes_on(product_separ
         assert "secret key" in error["error"] and "position" in error["error"]
         assert page.evaluate("window.afterWidget") is True
         assert any(kind == "error" and "secret key" in text for kind, text in messages)
+        # A visitor who clicks gets plain words, and no call is attempted.
+        before = product.call_count()
+        widget(page, ".launcher").click()
+        assert widget(page, ".status").inner_text() == "Voice calls aren't available right now."
+        assert "secret" not in widget(page, ".panel").inner_text()
+        page.wait_for_timeout(500)
+        assert widget_events(page, "call:start") == []
+        assert product.call_count() == before
     finally:
         page.close()
 
@@ -314,26 +441,34 @@ def test_the_widget_stays_inside_the_viewport(
         page.screenshot(path=str(ARTIFACTS / f"closed-{position}-{theme}-{width}.png"))
 
         launcher.focus()
-        page.keyboard.press("Enter")  # keyboard users open it too
-        panel = page.locator("[data-thinnest-widget] .panel")
+        page.keyboard.press("Enter")  # keyboard users start the call too
+        panel, bar = widget(page, ".panel"), widget(page, ".bar")
         assert panel.is_visible()
         assert launcher.get_attribute("aria-expanded") == "true"
+        wait_for_widget_event(page, "call:start")
+        # In a call the button grows an "End call" half: all of it still fits.
+        assert widget(page, ".end").is_visible()
         inside(panel.bounding_box(), width, 720)
-        assert not overlaps(panel.bounding_box(), launcher.bounding_box())
+        inside(bar.bounding_box(), width, 720)
+        assert not overlaps(panel.bounding_box(), bar.bounding_box())
         colors = page.evaluate(
             "() => { const r = document.querySelector('[data-thinnest-widget]').shadowRoot"
             ".querySelector('.panel'); return getComputedStyle(r).backgroundColor; }"
         )
         assert colors == ("rgb(255, 255, 255)" if theme == "light" else "rgb(22, 27, 34)")
         # The host page's `button { background: red }` does not reach into the widget.
-        call_bg = page.evaluate(
+        launcher_bg = page.evaluate(
             "() => getComputedStyle(document.querySelector('[data-thinnest-widget]').shadowRoot"
-            ".querySelector('.call')).backgroundColor"
+            ".querySelector('.launcher')).backgroundColor"
         )
-        assert call_bg == "rgb(0, 102, 255)"
+        assert launcher_bg == "rgb(0, 102, 255)"
         page.screenshot(path=str(ARTIFACTS / f"open-{position}-{theme}-{width}.png"))
         page.keyboard.press("Escape")
         assert not panel.is_visible()
+        assert widget(page, ".end").is_visible()  # the call goes on
+        page.screenshot(path=str(ARTIFACTS / f"in-call-{position}-{theme}-{width}.png"))
+        widget(page, ".end").click()
+        wait_for_widget_event(page, "call:end")
     finally:
         page.close()
 
@@ -355,12 +490,15 @@ def test_a_denied_microphone_shows_a_readable_message_and_starts_no_call(
         page = denied.new_page()
         page.goto(shop_page(product, site, api_key))
         page.locator("[data-thinnest-widget] .launcher").click()
-        page.locator("[data-thinnest-widget] .call").click()
         error = wait_for_widget_event(page, "call:error")
         assert error["code"] == "microphone_denied"
         assert error["error"] == "Please allow microphone access to start the call."
-        status = page.locator("[data-thinnest-widget] .status")
-        assert status.inner_text() == "Please allow microphone access to start the call."
+        # The visitor is told how to allow it again: the browser will not ask a second time.
+        status = widget(page, ".status").inner_text()
+        assert "blocking the microphone" in status
+        assert "lock icon" in status and "site's settings" in status
+        assert widget(page, ".call").inner_text() == "Try again"
+        assert widget(page, ".launcher").inner_text() == "Click to talk to our AI assistant"
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "microphone-denied.png"))
     finally:

@@ -87,6 +87,7 @@ export const ThinnestVoiceWidget = forwardRef<ThinnestVoiceWidgetHandle, Thinnes
               onCallEnd: (sessionId, duration) => callbacks.current.onCallEnd?.(sessionId, duration),
               onError: (error) => callbacks.current.onError?.(error),
               onTranscript: (transcript) => callbacks.current.onTranscript?.(transcript),
+              onTranscriptPartial: (partial) => callbacks.current.onTranscriptPartial?.(partial),
             });
             widgetRef.current = widget;
           } catch (error) {

@@ -10,6 +10,7 @@ export type {
   ThinnestCallSession,
   ThinnestError,
   ThinnestTranscript,
+  ThinnestTranscriptPartial,
   ThinnestWidget,
   ThinnestWidgetOptions,
   WidgetPosition,

@@ -13,10 +13,28 @@ export interface ThinnestError {
   code?: string;
 }
 
+/**
+ * One utterance, final: the caller's once their turn has ended, the agent's once it has been
+ * spoken (or, when the caller cut in, as far as it was heard). Sent once per utterance, so each
+ * may be appended as a line.
+ */
 export interface ThinnestTranscript {
   role: 'user' | 'agent';
   text: string;
-  final: boolean;
+  final: true;
+  /** The utterance (`user-3`, `agent-4`): the same id as its partials. */
+  utteranceId: string;
+}
+
+/**
+ * An utterance in progress: its whole text so far, replacing the previous partial with the same
+ * `utteranceId` (and replaced by that utterance's final transcript). An empty `text` takes the
+ * live line away: an agent reply cut off before any of it was heard.
+ */
+export interface ThinnestTranscriptPartial {
+  role: 'user' | 'agent';
+  text: string;
+  utteranceId: string;
 }
 
 export type CallStatus =
@@ -46,6 +64,7 @@ export interface ThinnestWidgetOptions {
   onCallEnd?: (sessionId: string, duration: number) => void;
   onError?: (error: ThinnestError) => void;
   onTranscript?: (transcript: ThinnestTranscript) => void;
+  onTranscriptPartial?: (partial: ThinnestTranscriptPartial) => void;
 }
 
 type Handler = (data: any) => void;

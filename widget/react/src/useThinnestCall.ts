@@ -8,6 +8,7 @@ import type {
   ThinnestCallSession,
   ThinnestError,
   ThinnestTranscript,
+  ThinnestTranscriptPartial,
 } from './types';
 
 export interface UseThinnestCallOptions extends CreateCallOptions {
@@ -18,8 +19,13 @@ export interface UseThinnestCallOptions extends CreateCallOptions {
 export interface ThinnestCallState {
   status: CallStatus;
   sessionId: string | null;
-  /** Final lines, and the line being spoken last (final: false) while it is partial. */
+  /** The conversation so far: one final line per utterance, in order. */
   transcript: ThinnestTranscript[];
+  /**
+   * Utterances in progress, in the order they began (at most one per `utteranceId`): show them
+   * after `transcript`, e.g. dimmed. Each leaves this list when its final line joins `transcript`.
+   */
+  partials: ThinnestTranscriptPartial[];
   error: ThinnestError | null;
   /** Seconds, once the call has ended. */
   duration: number | null;
@@ -37,16 +43,28 @@ const IDLE: ThinnestCallState = {
   status: 'idle',
   sessionId: null,
   transcript: [],
+  partials: [],
   error: null,
   duration: null,
   muted: false,
 };
 
-function withLine(lines: ThinnestTranscript[], line: ThinnestTranscript): ThinnestTranscript[] {
-  const last = lines[lines.length - 1];
-  // A partial line is replaced by its next version, and by its final one.
-  if (last && !last.final && last.role === line.role) return [...lines.slice(0, -1), line];
-  return [...lines, line];
+/** A partial replaces the one with its utteranceId, in place; an empty one takes it away. */
+function withPartial(
+  partials: ThinnestTranscriptPartial[],
+  partial: ThinnestTranscriptPartial,
+): ThinnestTranscriptPartial[] {
+  const at = partials.findIndex((p) => p.utteranceId === partial.utteranceId);
+  if (!partial.text) return at < 0 ? partials : partials.filter((_, i) => i !== at);
+  if (at < 0) return [...partials, partial];
+  return partials.map((p, i) => (i === at ? partial : p));
+}
+
+function withFinal(s: ThinnestCallState, line: ThinnestTranscript): Partial<ThinnestCallState> {
+  return {
+    transcript: line.text ? [...s.transcript, line] : s.transcript,
+    partials: s.partials.filter((p) => p.utteranceId !== line.utteranceId),
+  };
 }
 
 /**
@@ -112,7 +130,8 @@ export function useThinnestCall(options: UseThinnestCallOptions): UseThinnestCal
       });
     on<{ status: CallStatus }>('status', (d) => ({ status: d.status }));
     on<{ sessionId: string }>('connected', (d) => ({ sessionId: d.sessionId }));
-    on<ThinnestTranscript>('transcript', (d, s) => ({ transcript: withLine(s.transcript, d) }));
+    on<ThinnestTranscript>('transcript', (d, s) => withFinal(s, d));
+    on<ThinnestTranscriptPartial>('transcript_partial', (d, s) => ({ partials: withPartial(s.partials, d) }));
     on<{ message: string; code?: string }>('error', (d) => ({ error: { error: d.message, code: d.code } }));
     on<{ duration: number }>('ended', (d) => ({ duration: d.duration }));
     on<{ muted: boolean }>('mute', (d) => ({ muted: d.muted }));

@@ -89,24 +89,37 @@ describe('ThinnestVoiceWidget', () => {
       fallbackPhone: '+1 555 0100',
       requestMicrophoneEarly: true,
     });
-    for (const name of ['onCallStart', 'onCallEnd', 'onError', 'onTranscript'] as const) {
+    for (const name of ['onCallStart', 'onCallEnd', 'onError', 'onTranscript', 'onTranscriptPartial'] as const) {
       expect(typeof widget.options[name]).toBe('function');
     }
   });
 
   it('calls the latest callbacks, and a new callback does not make a new widget', async () => {
     const serverUrl = newServerUrl();
-    const first = { onCallStart: vi.fn(), onCallEnd: vi.fn(), onError: vi.fn(), onTranscript: vi.fn() };
+    const first = {
+      onCallStart: vi.fn(),
+      onCallEnd: vi.fn(),
+      onError: vi.fn(),
+      onTranscript: vi.fn(),
+      onTranscriptPartial: vi.fn(),
+    };
     const view = render(<ThinnestVoiceWidget {...REQUIRED} serverUrl={serverUrl} {...first} />);
     act(() => finishLoading(embedScripts()[0]));
     const [widget] = await loaded();
 
     widget.options.onCallStart!('session_1');
-    widget.options.onTranscript!({ role: 'agent', text: 'Hello!', final: true });
+    widget.options.onTranscriptPartial!({ role: 'agent', text: 'Hel', utteranceId: 'agent-1' });
+    widget.options.onTranscript!({ role: 'agent', text: 'Hello!', final: true, utteranceId: 'agent-1' });
     widget.options.onError!({ error: 'boom', code: 'network' });
     widget.options.onCallEnd!('session_1', 12.5);
     expect(first.onCallStart).toHaveBeenCalledWith('session_1');
-    expect(first.onTranscript).toHaveBeenCalledWith({ role: 'agent', text: 'Hello!', final: true });
+    expect(first.onTranscriptPartial).toHaveBeenCalledWith({ role: 'agent', text: 'Hel', utteranceId: 'agent-1' });
+    expect(first.onTranscript).toHaveBeenCalledWith({
+      role: 'agent',
+      text: 'Hello!',
+      final: true,
+      utteranceId: 'agent-1',
+    });
     expect(first.onError).toHaveBeenCalledWith({ error: 'boom', code: 'network' });
     expect(first.onCallEnd).toHaveBeenCalledWith('session_1', 12.5);
 

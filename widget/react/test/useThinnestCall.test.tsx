@@ -39,16 +39,17 @@ describe('useThinnestCall', () => {
       call.sessionId = 'session_1';
       call.emit('status', { status: 'connected' });
       call.emit('connected', { sessionId: 'session_1' });
-      call.emit('transcript', { role: 'agent', text: 'Hel', final: false });
-      call.emit('transcript', { role: 'agent', text: 'Hello! How can I help?', final: true });
-      call.emit('transcript', { role: 'user', text: 'When do you', final: false });
+      call.emit('transcript_partial', { role: 'agent', text: 'Hello!', utteranceId: 'agent-1' });
+      call.emit('transcript_partial', { role: 'agent', text: 'Hello! How can I help?', utteranceId: 'agent-1' });
+      call.emit('transcript', { role: 'agent', text: 'Hello! How can I help?', final: true, utteranceId: 'agent-1' });
+      call.emit('transcript_partial', { role: 'user', text: 'When do you', utteranceId: 'user-2' });
     });
     expect(result.current.sessionId).toBe('session_1');
     expect(result.current.status).toBe('connected');
     expect(result.current.transcript).toEqual([
-      { role: 'agent', text: 'Hello! How can I help?', final: true },
-      { role: 'user', text: 'When do you', final: false },
+      { role: 'agent', text: 'Hello! How can I help?', final: true, utteranceId: 'agent-1' },
     ]);
+    expect(result.current.partials).toEqual([{ role: 'user', text: 'When do you', utteranceId: 'user-2' }]);
 
     act(() => result.current.setMuted(true));
     expect(result.current.muted).toBe(true);
@@ -56,6 +57,66 @@ describe('useThinnestCall', () => {
     await act(() => result.current.hangUp());
     expect(call.disconnect).toHaveBeenCalledTimes(1);
     expect(result.current.duration).toBe(3.5);
+  });
+
+  it('keeps one final line per utterance and the utterances in progress apart', async () => {
+    const call = new FakeCall();
+    window.ThinnestAI = fakeApi({ createCall: vi.fn(() => Promise.resolve(call as never)) });
+    const { result } = renderHook(() => useThinnestCall({ agentId: 'agent_xyz', apiKey: 'pk_test' }));
+    await act(() => result.current.start());
+
+    act(() => {
+      call.emit('transcript_partial', { role: 'user', text: 'What time', utteranceId: 'user-3' });
+      call.emit('transcript_partial', { role: 'user', text: 'What time do you open', utteranceId: 'user-3' });
+      // The agent's reply starts before the caller's words are final: two live lines.
+      call.emit('transcript_partial', { role: 'agent', text: 'We open', utteranceId: 'agent-4' });
+    });
+    expect(result.current.transcript).toEqual([]);
+    expect(result.current.partials).toEqual([
+      { role: 'user', text: 'What time do you open', utteranceId: 'user-3' },
+      { role: 'agent', text: 'We open', utteranceId: 'agent-4' },
+    ]);
+
+    act(() => {
+      call.emit('transcript', { role: 'user', text: 'What time do you open?', final: true, utteranceId: 'user-3' });
+      call.emit('transcript_partial', { role: 'agent', text: 'We open at nine.', utteranceId: 'agent-4' });
+    });
+    expect(result.current.transcript).toEqual([
+      { role: 'user', text: 'What time do you open?', final: true, utteranceId: 'user-3' },
+    ]);
+    expect(result.current.partials).toEqual([{ role: 'agent', text: 'We open at nine.', utteranceId: 'agent-4' }]);
+
+    act(() => {
+      call.emit('transcript', { role: 'agent', text: 'We open at nine.', final: true, utteranceId: 'agent-4' });
+      // A reply cut off before any of it was heard: its live line goes, and no final comes.
+      call.emit('transcript_partial', { role: 'agent', text: 'Is there', utteranceId: 'agent-5' });
+      call.emit('transcript_partial', { role: 'agent', text: '', utteranceId: 'agent-5' });
+    });
+    expect(result.current.transcript.map((l) => `${l.role}: ${l.text}`)).toEqual([
+      'user: What time do you open?',
+      'agent: We open at nine.',
+    ]);
+    expect(result.current.partials).toEqual([]);
+  });
+
+  it('starts each call with an empty transcript', async () => {
+    const first = new FakeCall();
+    const second = new FakeCall();
+    const createCall = vi.fn().mockResolvedValueOnce(first).mockResolvedValueOnce(second);
+    window.ThinnestAI = fakeApi({ createCall });
+    const { result } = renderHook(() => useThinnestCall({ agentId: 'agent_xyz', apiKey: 'pk_test' }));
+    await act(() => result.current.start());
+    act(() => {
+      first.emit('transcript', { role: 'agent', text: 'Hello!', final: true, utteranceId: 'agent-1' });
+      first.emit('transcript_partial', { role: 'user', text: 'Bye', utteranceId: 'user-2' });
+      first.emit('status', { status: 'ended' });
+    });
+    await act(() => result.current.start());
+    expect(result.current.transcript).toEqual([]);
+    expect(result.current.partials).toEqual([]);
+    // The first call's late events do not reach the second's transcript.
+    act(() => first.emit('transcript', { role: 'user', text: 'Bye', final: true, utteranceId: 'user-2' }));
+    expect(result.current.transcript).toEqual([]);
   });
 
   it('reports a call that could not be created', async () => {
