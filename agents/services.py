@@ -110,6 +110,7 @@ def api_key_create(
     agents: Sequence[Agent] = (),
     allowed_origins: Sequence[str] = (),
     rate_limit_per_minute: int | None = None,
+    max_concurrent_calls: int | None = None,
 ) -> tuple[ApiKey, str]:
     """Create a key and return it with the raw key, which is never stored and cannot be shown again."""
     origins = api_key_rules_check(kind=kind, agents=agents, allowed_origins=allowed_origins)
@@ -124,6 +125,7 @@ def api_key_create(
         public_value=raw_key if kind == ApiKey.Kind.PUBLIC else "",
         allowed_origins=origins,
         rate_limit_per_minute=rate_limit_per_minute,
+        max_concurrent_calls=max_concurrent_calls,
     )
     api_key.full_clean()
     api_key.save()
@@ -139,12 +141,14 @@ def api_key_update(
     agents: Sequence[Agent],
     allowed_origins: Sequence[str],
     rate_limit_per_minute: int | None,
+    max_concurrent_calls: int | None = None,
 ) -> ApiKey:
     api_key.allowed_origins = api_key_rules_check(
         kind=api_key.kind, agents=agents, allowed_origins=allowed_origins
     )
     api_key.name = name
     api_key.rate_limit_per_minute = rate_limit_per_minute
+    api_key.max_concurrent_calls = max_concurrent_calls
     api_key.full_clean()
     api_key.save()
     api_key.agents.set(agents)

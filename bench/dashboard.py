@@ -179,7 +179,9 @@ def main() -> None:
 
     from agents.models import Agent
 
-    user, _ = get_user_model().objects.get_or_create(username="bench", defaults={"is_staff": True})
+    user, _ = get_user_model().objects.get_or_create(
+        username="bench", defaults={"is_staff": True, "is_superuser": True}
+    )
     client = Client()
     client.force_login(user)
     agent = Agent.objects.order_by("id").first().public_id

@@ -135,6 +135,12 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
             "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
         }
     )
+    # Tests on a file too, not Django's default in-memory database: its shared cache raises
+    # "database table is locked" at once where a file (WAL, busy timeout) makes a writer wait,
+    # and the call path writes from threads of its own. One file per test process.
+    DATABASES["default"].setdefault("TEST", {}).setdefault(
+        "NAME", str(VAR_DIR / f"test-{os.getpid()}.sqlite3")
+    )
     # Created 0600 before SQLite first opens it (SQLite would make it 0644); its -wal and -shm
     # files take the database file's mode.
     _sqlite_file = Path(str(DATABASES["default"]["NAME"]))
@@ -257,6 +263,12 @@ API_KEY_DEFAULT_RATE_PER_MINUTE = env.int("API_KEY_DEFAULT_RATE_PER_MINUTE", def
 CALL_CONTEXT_MAX_BYTES = env.int("CALL_CONTEXT_MAX_BYTES", default=4096)
 # Largest /voice/start request body; larger bodies are refused before parsing.
 START_CALL_MAX_BODY_BYTES = env.int("START_CALL_MAX_BODY_BYTES", default=16384)
+# Calls that may be live at once (created and not yet expired, connecting or active). A key may
+# set its own limit; 0 means no limit. Checked when a call starts: /voice/start answers 429
+# concurrent_call_limit. Vapi's default is 10 per account.
+MAX_CONCURRENT_CALLS_PER_KEY = env.int("MAX_CONCURRENT_CALLS_PER_KEY", default=10)
+MAX_CONCURRENT_CALLS_PER_AGENT = env.int("MAX_CONCURRENT_CALLS_PER_AGENT", default=20)
+MAX_CONCURRENT_CALLS_PER_IP = env.int("MAX_CONCURRENT_CALLS_PER_IP", default=3)
 
 
 def _ice_servers() -> list[dict]:
@@ -283,6 +295,9 @@ ICE_SERVERS = _ice_servers()
 MEDIA_DISPATCH_CHANNEL = env.str("MEDIA_DISPATCH_CHANNEL", default="media-dispatch")
 # Calls one media worker process holds at once; more get error code at_capacity.
 MEDIA_WORKER_CAPACITY = env.int("MEDIA_WORKER_CAPACITY", default=8)
+# Load and warm the voice models when the web process starts in the embedded mode (before it
+# listens), instead of on the first call.
+VOICE_PRELOAD_AT_START = env.bool("VOICE_PRELOAD_AT_START", default=True)
 # Run the media worker inside the web process. Default: yes without Redis (the in-memory channel
 # layer cannot reach another process), no with Redis (run `manage.py run_media_worker`).
 MEDIA_WORKER_EMBEDDED = env.bool("MEDIA_WORKER_EMBEDDED", default=not REDIS_URL)
@@ -292,6 +307,12 @@ MEDIA_HOST_ADDRESSES = env.list("MEDIA_HOST_ADDRESSES", default=[])
 CALL_AUTH_TIMEOUT_SECONDS = env.float("CALL_AUTH_TIMEOUT_SECONDS", default=10.0)
 # How long a call may take to get from `auth` to flowing media before it fails.
 CALL_CONNECT_TIMEOUT_SECONDS = env.float("CALL_CONNECT_TIMEOUT_SECONDS", default=30.0)
+# How long the browser may take to answer the server's offer (a browser answers in well under a
+# second): a socket that authenticates and never answers lets its media worker slot go.
+CALL_ANSWER_TIMEOUT_SECONDS = env.float("CALL_ANSWER_TIMEOUT_SECONDS", default=10.0)
+# Threads for the database work of the call WebSocket and the media worker (their own pool,
+# so a slow page or query elsewhere in the process cannot hold a live call up).
+CALL_DB_THREADS = env.int("CALL_DB_THREADS", default=4)
 # How long a call outlives a dropped connection, waiting for its browser to resume it.
 CALL_RESUME_GRACE_SECONDS = env.float("CALL_RESUME_GRACE_SECONDS", default=20.0)
 
@@ -321,13 +342,19 @@ BARGE_IN_MIN_SPEECH_MS = env.int("BARGE_IN_MIN_SPEECH_MS", default=120)
 # Smart Turn: the longest an end of turn waits on a caller it judges mid-sentence, as a multiple
 # of the agent's end-of-turn silence.
 SMART_TURN_MAX_WAIT_FACTOR = env.float("SMART_TURN_MAX_WAIT_FACTOR", default=3.0)
+# What an agent's save checks: that this server has its engines, models and voices, and that
+# its prompt fits the context window. Empty: no check (a web tier without the models).
+AGENT_SETTINGS_CHECK = env.str("AGENT_SETTINGS_CHECK", default="voice.checks.agent_settings_errors")
 # Coqui TTS (agents with tts_engine "coqui"): a checkpoint and its config.json.
 COQUI_MODEL_PATH = env.str("COQUI_MODEL_PATH", default="")
 COQUI_CONFIG_PATH = env.str("COQUI_CONFIG_PATH", default="")
 
 # The agent the /demo/ page calls (created by `manage.py bootstrap_demo`).
 DEMO_AGENT_ID = env.str("DEMO_AGENT_ID", default="agent_demo")
-DEMO_ENABLED = env.bool("DEMO_ENABLED", default=True)
+# The demo page and its credential-free start-call route (/demo/api/start-call and the seed's
+# /api/start-call): on with DEBUG only, since anyone who reaches the server may start calls
+# with them. Logged-in staff may always use them.
+DEMO_ENABLED = env.bool("DEMO_ENABLED", default=DEBUG)
 
 # --- Webhooks (per agent, see README) -----------------------------------------------------------
 

@@ -56,9 +56,9 @@ async def receive_until(ws: WebsocketCommunicator, kind: str, timeout: float = 3
 
 
 async def test_a_failing_llm_mid_call_is_apologized_for_and_recorded(monkeypatch):
-    monkeypatch.setattr(registry, "llm_get", lambda name="": FailingLlm())
     worker = MediaWorker(capacity=2)
-    await worker.start()
+    await worker.start()  # loads and warms the real models first
+    monkeypatch.setattr(registry, "llm_get", lambda name="": FailingLlm())  # then it breaks
     browser = FakeBrowser()
     session_id, token = await start_session()
     ws = WebsocketCommunicator(URLRouter(websocket_urlpatterns), f"/ws/{session_id}?token={token}")
