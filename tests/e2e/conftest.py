@@ -56,6 +56,15 @@ class Product(LocalProduct):
         data["media_stats"] = json.loads(data["media_stats"] or "{}")
         return data
 
+    def latest_call_transcript(self) -> list[tuple[str, str]]:
+        """(role, text) of each stored turn of the newest call, in order."""
+        with sqlite3.connect(self.db_path) as db:
+            return db.execute(
+                "SELECT t.role, t.text FROM call_sessions_transcriptentry t "
+                "WHERE t.call_id = (SELECT MAX(id) FROM call_sessions_callsession) "
+                "ORDER BY t.seq"
+            ).fetchall()
+
     def call_count(self) -> int:
         with sqlite3.connect(self.db_path) as db:
             return db.execute("SELECT COUNT(*) FROM call_sessions_callsession").fetchone()[0]

@@ -6,6 +6,8 @@ the key differ. Screenshots go to test-artifacts/widget/.
 
 from __future__ import annotations
 
+import itertools
+import time
 from pathlib import Path
 
 import pytest
@@ -411,6 +413,24 @@ def test_the_minimal_example_page_makes_a_call_with_the_sdk(product_separate, si
         assert page.is_visible("#callBtn")
         transcript = page.inner_text("#transcript")
         assert "You:" in transcript and "Agent:" in transcript
+        # The page, run verbatim, appends a line per `transcript` event: each caller utterance
+        # and each agent reply shows exactly once (before: "Agent: Good morning," then
+        # "Agent: Good morning, Tom! What's up?" twice). Read back against the stored call.
+        shown = page.eval_on_selector_all(
+            "#transcript p", "ps => ps.map(p => [p.className, p.textContent])"
+        )
+        lines = [
+            ("agent" if cls == "agent" else "user", text.split(": ", 1)[1]) for cls, text in shown
+        ]
+        assert len(set(lines)) == len(lines), lines
+        for (role, text), (next_role, next_text) in itertools.pairwise(lines):
+            assert not (role == next_role and next_text.startswith(text)), lines
+        deadline = time.monotonic() + 20
+        while len(stored := product.latest_call_transcript()) < len(lines):
+            assert time.monotonic() < deadline, (lines, stored)
+            time.sleep(0.2)
+        # A reply cut by the hang-up is stored as heard after the page's socket closed.
+        assert stored[: len(lines)] == lines and len(stored) - len(lines) <= 1, (lines, stored)
     finally:
         page.close()
 
