@@ -120,7 +120,7 @@ class CallConsumer(AsyncWebsocketConsumer):
             # resume token (a network change, a dropped Wi-Fi). Its worker keeps it meanwhile,
             # and ends and records it if nobody does.
             self.finished = True
-            await self.to_worker(protocol.CALL_DETACH)
+            await self.to_worker(protocol.call_detach(self.session_id))
             return
         await self.finish(protocol.REASON_CONNECTION_LOST, notify_browser=False)
 
@@ -208,7 +208,7 @@ class CallConsumer(AsyncWebsocketConsumer):
         # MEDIA_ENDED if the call is gone; silence ends it as a lost worker (supervise).
         self.worker = worker
         self.authenticated_at = self.dispatched_at = self.last_heartbeat = time.monotonic()
-        await self.to_worker(protocol.CALL_RESUME, reply_to=self.channel_name)
+        await self.to_worker(protocol.call_resume(self.session_id, reply_to=self.channel_name))
         self.tasks.append(asyncio.create_task(self.supervise()))
 
     async def on_answer(self, message: dict) -> None:
@@ -228,10 +228,10 @@ class CallConsumer(AsyncWebsocketConsumer):
         if self.answered:
             return  # an answer to a re-sent offer; the first one counts
         self.answered = True
-        await self.to_worker(protocol.SIGNAL_ANSWER, sdp={"type": "answer", "sdp": sdp["sdp"]})
+        await self.to_worker(protocol.signal_answer(self.session_id, sdp=sdp["sdp"]))
         pending, self.pending_candidates = self.pending_candidates, []
         for candidate in pending:
-            await self.to_worker(protocol.SIGNAL_CANDIDATE, candidate=candidate)
+            await self.to_worker(protocol.signal_candidate(self.session_id, candidate=candidate))
 
     async def on_ice_candidate(self, message: dict) -> None:
         candidate = candidate_validate(message.get("candidate"))
@@ -255,7 +255,7 @@ class CallConsumer(AsyncWebsocketConsumer):
         if not self.answered:
             self.pending_candidates.append(candidate)
             return
-        await self.to_worker(protocol.SIGNAL_CANDIDATE, candidate=candidate)
+        await self.to_worker(protocol.signal_candidate(self.session_id, candidate=candidate))
 
     # --- authentication and dispatch -------------------------------------------------------------
 
@@ -293,15 +293,14 @@ class CallConsumer(AsyncWebsocketConsumer):
         try:
             await self.channel_layer.send(
                 settings.MEDIA_DISPATCH_CHANNEL,
-                {
-                    "type": protocol.CALL_OPEN,
-                    "session_id": self.session_id,
-                    "reply_to": self.channel_name,
+                protocol.call_open(
+                    self.session_id,
+                    reply_to=self.channel_name,
                     # A worker that picks this up later than this (wall clock, shared by
                     # machines) drops it: the consumer has given up on it by then.
-                    "expires_at": time.time() + DISPATCH_TIMEOUT_SECONDS,
-                    "call": self.spec.to_message(),
-                },
+                    expires_at=time.time() + DISPATCH_TIMEOUT_SECONDS,
+                    spec=self.spec,
+                ),
             )
         except ChannelFull:
             # More calls wait for a worker than the channel holds: the workers are saturated.
@@ -378,12 +377,7 @@ class CallConsumer(AsyncWebsocketConsumer):
             # It took the call after we gave up on it: let it go (its own timeouts end it too).
             with contextlib.suppress(ChannelFull):
                 await self.channel_layer.send(
-                    message["worker"],
-                    {
-                        "type": protocol.CALL_CLOSE,
-                        "session_id": self.session_id,
-                        "reason": "abandoned",
-                    },
+                    message["worker"], protocol.call_close(self.session_id, reason="abandoned")
                 )
             return
         self.worker = message["worker"]
@@ -473,7 +467,7 @@ class CallConsumer(AsyncWebsocketConsumer):
             return
         self.finished = True
         if self.worker is not None:
-            await self.to_worker(protocol.CALL_CLOSE, reason=reason)
+            await self.to_worker(protocol.call_close(self.session_id, reason=reason))
         duration = 0.0
         try:
             session = await call_db(call_session_end)(
@@ -493,12 +487,13 @@ class CallConsumer(AsyncWebsocketConsumer):
 
     # --- helpers ---------------------------------------------------------------------------------
 
-    async def to_worker(self, kind: str, **fields: Any) -> None:
-        """Relay to the call's worker. A full channel (the worker is behind) is waited out for
-        a moment, then the message is dropped with a warning: it must not crash the socket."""
+    async def to_worker(self, message: dict) -> None:
+        """Relay one of voice/protocol.py's messages to the call's worker. A full channel (the
+        worker is behind) is waited out for a moment, then the message is dropped with a
+        warning: it must not crash the socket."""
         if self.worker is None:
             return
-        message = {"type": kind, "session_id": self.session_id, **fields}
+        kind = message["type"]
         deadline = time.monotonic() + WORKER_SEND_PATIENCE_SECONDS
         while True:
             try:

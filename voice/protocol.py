@@ -43,6 +43,7 @@ ends the call as ``connection_lost`` and records it, since no consumer is left t
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from typing import Literal, TypedDict
 
 CALL_OPEN = "call.open"
 CALL_CLOSE = "call.close"
@@ -105,3 +106,154 @@ class CallSpec:
     def from_message(cls, data: dict) -> CallSpec:
         known = {f for f in cls.__dataclass_fields__}
         return cls(**{k: v for k, v in data.items() if k in known})
+
+
+# --- the messages, typed once and built by these constructors on both sides ---------------------
+# Channels routes a message by its "type" to the handler of that name with dots as underscores
+# (``media.started`` -> ``media_started``), so the kinds above are also the handlers' names.
+
+
+class CallOpen(TypedDict):
+    type: Literal["call.open"]
+    session_id: str
+    reply_to: str
+    expires_at: float
+    call: dict
+
+
+class CallClose(TypedDict):
+    type: Literal["call.close"]
+    session_id: str
+    reason: str
+
+
+class CallDetach(TypedDict):
+    type: Literal["call.detach"]
+    session_id: str
+
+
+class CallResume(TypedDict):
+    type: Literal["call.resume"]
+    session_id: str
+    reply_to: str
+
+
+class CallTakenOver(TypedDict):
+    type: Literal["call.taken_over"]
+    session_id: str
+
+
+class WorkerAttached(TypedDict):
+    type: Literal["worker.attached"]
+    session_id: str
+    worker: str
+
+
+class WorkerRejected(TypedDict):
+    type: Literal["worker.rejected"]
+    session_id: str
+    code: str
+    message: str
+
+
+class WorkerHeartbeat(TypedDict):
+    type: Literal["worker.heartbeat"]
+    session_id: str
+
+
+class SignalOffer(TypedDict):
+    type: Literal["signal.offer"]
+    session_id: str
+    sdp: dict
+
+
+class SignalAnswer(TypedDict):
+    type: Literal["signal.answer"]
+    session_id: str
+    sdp: dict
+
+
+class SignalCandidate(TypedDict):
+    type: Literal["signal.candidate"]
+    session_id: str
+    candidate: dict
+
+
+class MediaStarted(TypedDict):
+    type: Literal["media.started"]
+    session_id: str
+
+
+class MediaEvent(TypedDict):
+    type: Literal["media.event"]
+    session_id: str
+    event: dict
+
+
+class MediaEnded(TypedDict):
+    type: Literal["media.ended"]
+    session_id: str
+    reason: str
+    message: str
+
+
+def call_open(session_id: str, *, reply_to: str, expires_at: float, spec: CallSpec) -> CallOpen:
+    return {
+        "type": CALL_OPEN,
+        "session_id": session_id,
+        "reply_to": reply_to,
+        "expires_at": expires_at,
+        "call": spec.to_message(),
+    }
+
+
+def call_close(session_id: str, *, reason: str) -> CallClose:
+    return {"type": CALL_CLOSE, "session_id": session_id, "reason": reason}
+
+
+def call_detach(session_id: str) -> CallDetach:
+    return {"type": CALL_DETACH, "session_id": session_id}
+
+
+def call_resume(session_id: str, *, reply_to: str) -> CallResume:
+    return {"type": CALL_RESUME, "session_id": session_id, "reply_to": reply_to}
+
+
+def call_taken_over(session_id: str) -> CallTakenOver:
+    return {"type": CALL_TAKEN_OVER, "session_id": session_id}
+
+
+def worker_attached(session_id: str, *, worker: str) -> WorkerAttached:
+    return {"type": WORKER_ATTACHED, "session_id": session_id, "worker": worker}
+
+
+def worker_rejected(session_id: str, *, code: str, message: str) -> WorkerRejected:
+    return {"type": WORKER_REJECTED, "session_id": session_id, "code": code, "message": message}
+
+
+def worker_heartbeat(session_id: str) -> WorkerHeartbeat:
+    return {"type": WORKER_HEARTBEAT, "session_id": session_id}
+
+
+def signal_offer(session_id: str, *, sdp: str) -> SignalOffer:
+    return {"type": SIGNAL_OFFER, "session_id": session_id, "sdp": {"type": "offer", "sdp": sdp}}
+
+
+def signal_answer(session_id: str, *, sdp: str) -> SignalAnswer:
+    return {"type": SIGNAL_ANSWER, "session_id": session_id, "sdp": {"type": "answer", "sdp": sdp}}
+
+
+def signal_candidate(session_id: str, *, candidate: dict) -> SignalCandidate:
+    return {"type": SIGNAL_CANDIDATE, "session_id": session_id, "candidate": candidate}
+
+
+def media_started(session_id: str) -> MediaStarted:
+    return {"type": MEDIA_STARTED, "session_id": session_id}
+
+
+def media_event(session_id: str, *, event: dict) -> MediaEvent:
+    return {"type": MEDIA_EVENT, "session_id": session_id, "event": event}
+
+
+def media_ended(session_id: str, *, reason: str, message: str = "") -> MediaEnded:
+    return {"type": MEDIA_ENDED, "session_id": session_id, "reason": reason, "message": message}

@@ -82,7 +82,7 @@ class Call:
 
     def emit(self, event: dict) -> None:
         if self.detached_at is None:  # a detached call's events have nowhere to go
-            self.worker.send_soon(self.reply_to, protocol.MEDIA_EVENT, self.session_id, event=event)
+            self.worker.send_soon(self.reply_to, protocol.media_event(self.session_id, event=event))
 
     def record_turn(self, turn: dict) -> None:
         # A Redis RPUSH: quick, but not on the event loop.
@@ -183,14 +183,17 @@ class MediaWorker:
         if not task.cancelled() and task.exception() is not None:
             logger.error("media worker task failed", exc_info=task.exception())
 
-    def send_soon(self, channel: str, kind: str, session_id: str, **fields) -> None:
-        self.spawn(self.send(channel, kind, session_id, **fields))
+    def send_soon(self, channel: str, message: dict) -> None:
+        self.spawn(self.send(channel, message))
 
-    async def send(self, channel: str, kind: str, session_id: str, **fields) -> None:
+    async def send(self, channel: str, message: dict) -> None:
+        """One of voice/protocol.py's messages to a consumer."""
         try:
-            await self.layer.send(channel, {"type": kind, "session_id": session_id, **fields})
+            await self.layer.send(channel, message)
         except Exception:  # a full or unreachable channel must not take the call down with it
-            logger.warning("could not send %s for %s", kind, session_id, exc_info=True)
+            logger.warning(
+                "could not send %s for %s", message["type"], message["session_id"], exc_info=True
+            )
 
     # --- channel layer -------------------------------------------------------------------------
 
@@ -219,10 +222,11 @@ class MediaWorker:
             if kind == protocol.CALL_RESUME and message.get("reply_to"):
                 await self.send(
                     message["reply_to"],
-                    protocol.MEDIA_ENDED,
-                    message.get("session_id", ""),
-                    reason=protocol.REASON_CONNECTION_LOST,
-                    message="The call ended before it could be resumed.",
+                    protocol.media_ended(
+                        message.get("session_id", ""),
+                        reason=protocol.REASON_CONNECTION_LOST,
+                        message="The call ended before it could be resumed.",
+                    ),
                 )
             return  # a late message for a call that has already ended here
         call.messages.put_nowait(message)
@@ -241,10 +245,11 @@ class MediaWorker:
         ):
             await self.send(
                 reply_to,
-                protocol.WORKER_REJECTED,
-                session_id,
-                code="at_capacity",
-                message=f"This media worker is at its capacity of {self.capacity} calls.",
+                protocol.worker_rejected(
+                    session_id,
+                    code="at_capacity",
+                    message=f"This media worker is at its capacity of {self.capacity} calls.",
+                ),
             )
             return
         if session_id in self.calls:
@@ -256,15 +261,16 @@ class MediaWorker:
             logger.exception("call %s could not be opened", session_id)
             await self.send(
                 reply_to,
-                protocol.MEDIA_ENDED,
-                session_id,
-                reason=protocol.REASON_ERROR,
-                message=f"The media worker could not start the call: {exc}",
+                protocol.media_ended(
+                    session_id,
+                    reason=protocol.REASON_ERROR,
+                    message=f"The media worker could not start the call: {exc}",
+                ),
             )
             return
         self.calls[session_id] = call
         self.calls_served += 1
-        await self.send(reply_to, protocol.WORKER_ATTACHED, session_id, worker=self.channel)
+        await self.send(reply_to, protocol.worker_attached(session_id, worker=self.channel))
         call.tasks.append(asyncio.create_task(self._run_call(call), name=f"call-{session_id}"))
         logger.info("call %s opened (%d active)", session_id, len(self.calls))
 
@@ -316,10 +322,7 @@ class MediaWorker:
         pc.addTrack(PeerAudioTrack(call.track))
         await pc.setLocalDescription(await pc.createOffer())  # gathers candidates into the SDP
         await self.send(
-            call.reply_to,
-            protocol.SIGNAL_OFFER,
-            call.session_id,
-            sdp={"type": "offer", "sdp": pc.localDescription.sdp},
+            call.reply_to, protocol.signal_offer(call.session_id, sdp=pc.localDescription.sdp)
         )
 
     async def _handle(self, call: Call, message: dict) -> None:
@@ -365,10 +368,10 @@ class MediaWorker:
             return
         if reply_to != call.reply_to:
             # The old socket may still be open (the browser gave up on it first).
-            await self.send(call.reply_to, protocol.CALL_TAKEN_OVER, call.session_id)
+            await self.send(call.reply_to, protocol.call_taken_over(call.session_id))
         self._detach(call)
         call.reply_to = reply_to
-        await self.send(reply_to, protocol.WORKER_ATTACHED, call.session_id, worker=self.channel)
+        await self.send(reply_to, protocol.worker_attached(call.session_id, worker=self.channel))
         old_pc, old_readers = call.pc, call.inbound_readers
         call.pc = RTCPeerConnection(rtc_configuration(settings.ICE_SERVERS))
         call.inbound_readers = []
@@ -424,7 +427,7 @@ class MediaWorker:
             return
         call.live = True
         call.last_activity = time.monotonic()
-        await self.send(call.reply_to, protocol.MEDIA_STARTED, call.session_id)
+        await self.send(call.reply_to, protocol.media_started(call.session_id))
         if call.media_started_at is not None:
             return
         call.media_started_at = call.last_activity
@@ -454,7 +457,7 @@ class MediaWorker:
                 if now - call.detached_at > settings.CALL_RESUME_GRACE_SECONDS:
                     self.spawn(self.end_call(call, protocol.REASON_CONNECTION_LOST))
                 continue
-            await self.send(call.reply_to, protocol.WORKER_HEARTBEAT, call.session_id)
+            await self.send(call.reply_to, protocol.worker_heartbeat(call.session_id))
             if call.media_started_at is None:
                 if now - call.opened_at > settings.CALL_CONNECT_TIMEOUT_SECONDS:
                     self.spawn(
@@ -494,11 +497,7 @@ class MediaWorker:
                 logger.exception("call %s: could not record its end", call.session_id)
         else:
             await self.send(
-                call.reply_to,
-                protocol.MEDIA_ENDED,
-                call.session_id,
-                reason=reason,
-                message=message,
+                call.reply_to, protocol.media_ended(call.session_id, reason=reason, message=message)
             )
         await self.close_call(call)
 
