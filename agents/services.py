@@ -87,6 +87,36 @@ def agent_deactivate(*, agent: Agent) -> Agent:
     return agent
 
 
+def agent_reactivate(*, agent: Agent) -> Agent:
+    """It takes new calls again. Its settings are checked first, as at a save (``full_clean``
+    raises ``ValidationError``): a model or voice may have gone while it was off, and an agent
+    that cannot run must not go live silently."""
+    if not agent.is_active:
+        agent.full_clean()
+        agent.is_active = True
+        agent.save(update_fields=["is_active", "updated_at"])
+    return agent
+
+
+# What a copy does not take from its original: identity and bookkeeping.
+_NOT_COPIED = {"id", "public_id", "name", "is_active", "created_at", "updated_at"}
+
+
+def agent_duplicate(*, agent: Agent, name: str | None = None) -> Agent:
+    """A new agent with ``agent``'s settings, a new public id and the name "<name> (copy)".
+    Active, like any new agent; API keys, webhooks and calls stay with the original."""
+    suffix = " (copy)"
+    max_length = Agent._meta.get_field("name").max_length
+    settings_fields = {
+        field.name: getattr(agent, field.name)
+        for field in Agent._meta.concrete_fields
+        if field.name not in _NOT_COPIED
+    }
+    return agent_create(
+        name=name or agent.name[: max_length - len(suffix)] + suffix, **settings_fields
+    )
+
+
 def api_key_rules_check(
     *, kind: str, agents: Sequence[Agent], allowed_origins: Sequence[str]
 ) -> list[str]:
@@ -214,8 +244,10 @@ def webhook_event_emit(*, session: CallSession, event: str) -> list[WebhookDeliv
     sends for after the commit.
 
     Emitting again for the same call and event creates nothing: the delivery is unique per
-    (endpoint, event, call). It does refresh a ``call.ended`` delivery no attempt has sent yet,
-    because the transcript is stored again when the media worker's last turns arrive."""
+    (endpoint, event, call). ``call.ended`` is emitted when the transcript is stored, which the
+    media worker's end of the call queues after its last turn: it goes out complete, at once.
+    Only a worker taken for lost that hands its call in later stores it a second time; that
+    refreshes a delivery no attempt has sent yet."""
     from agents.selectors import webhook_call_data_build, webhook_endpoints_for_event
 
     endpoints = webhook_endpoints_for_event(agent_id=session.agent_id, event=event)
@@ -241,13 +273,7 @@ def webhook_event_emit(*, session: CallSession, event: str) -> list[WebhookDeliv
             if not refreshed:
                 continue
         queued.append(delivery)
-        # call.ended waits a moment so that the worker's closing turns can still join it.
-        delay = (
-            settings.WEBHOOK_CALL_ENDED_DELAY_SECONDS
-            if event == WebhookEndpoint.Event.CALL_ENDED
-            else 0
-        )
-        _webhook_delivery_enqueue(delivery.pk, countdown=delay)
+        _webhook_delivery_enqueue(delivery.pk)
     return queued
 
 

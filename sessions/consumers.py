@@ -81,6 +81,9 @@ class CallConsumer(AsyncWebsocketConsumer):
         self.last_heartbeat = 0.0
         self.pending_candidates: list[dict] = []
         self.candidates_received = 0
+        # (reason, error) once the call is ending; told_browser once call_ended is sent.
+        self.ending: tuple[str, tuple[str, str] | None] | None = None
+        self.told_browser = False
         self.offer_sent_at = 0.0
         self.message_allowance = float(MESSAGE_BURST)
         self.closing = False
@@ -442,16 +445,23 @@ class CallConsumer(AsyncWebsocketConsumer):
             await self.send_json(event)
 
     async def media_ended(self, message: dict) -> None:
+        """The call is over on its worker: the worker ended it, or answers our CALL_CLOSE."""
         self.worker = None  # the worker has already let the call go
-        reason = message.get("reason") or protocol.REASON_ERROR
-        error = None
-        if reason in (
-            protocol.REASON_ERROR,
-            protocol.REASON_MEDIA_FAILED,
-            protocol.REASON_AT_CAPACITY,
-        ):
-            error = (reason, message.get("message") or "The call failed on the media server.")
-        await self.finish(reason, error=error)
+        if self.ending is None:  # the worker's own decision (max duration, goodbye, a fault)
+            self.finished = True
+            reason = message.get("reason") or protocol.REASON_ERROR
+            error = None
+            if reason in (
+                protocol.REASON_ERROR,
+                protocol.REASON_MEDIA_FAILED,
+                protocol.REASON_AT_CAPACITY,
+            ):
+                error = (reason, message.get("message") or "The call failed on the media server.")
+            self.ending = (reason, error)
+        if message.get("recorded"):
+            await self.tell_browser_ended(duration=float(message.get("duration") or 0.0))
+        else:  # a worker that never held the call (it could not start it) recorded nothing
+            await self.record_end_and_tell()
 
     # --- ending ----------------------------------------------------------------------------------
 
@@ -462,12 +472,33 @@ class CallConsumer(AsyncWebsocketConsumer):
         error: tuple[str, str] | None = None,
         notify_browser: bool = True,
     ) -> None:
-        """End the call once: tell the worker, record it, send ``error``/``call_ended``, close."""
+        """End the call once. Its worker, which holds the call until its last turn, closes and
+        records it, then answers MEDIA_ENDED, which this relays to the browser. Only when no
+        worker holds the call (none took it, it was lost) does this record the end itself."""
         if self.finished:
             return
         self.finished = True
-        if self.worker is not None:
-            await self.to_worker(protocol.call_close(self.session_id, reason=reason))
+        self.ending = (reason, error)
+        if self.worker is None:
+            await self.record_end_and_tell(notify_browser=notify_browser)
+            return
+        await self.to_worker(
+            protocol.call_close(self.session_id, reason=reason, message=error[1] if error else "")
+        )
+        if notify_browser:
+            self.tasks.append(asyncio.create_task(self.record_if_worker_silent()))
+        # else: the socket is gone; the worker records the call (or, if it died too, the
+        # periodic finaliser does).
+
+    async def record_if_worker_silent(self) -> None:
+        await asyncio.sleep(protocol.HEARTBEAT_TIMEOUT_SECONDS)
+        if not self.told_browser:
+            logger.warning("call %s: its worker did not answer the close", self.session_id)
+            self.worker = None
+            await self.record_end_and_tell()
+
+    async def record_end_and_tell(self, *, notify_browser: bool = True) -> None:
+        reason, error = self.ending
         duration = 0.0
         try:
             session = await call_db(call_session_end)(
@@ -477,9 +508,16 @@ class CallConsumer(AsyncWebsocketConsumer):
         except Exception:
             # The browser still hears that its call ended; the periodic finaliser records it.
             logger.exception("call %s: could not record its end", self.session_id)
-        logger.info("call %s ended: %s", self.session_id, reason)
-        if not notify_browser:
+        if notify_browser:
+            await self.tell_browser_ended(duration=duration)
+
+    async def tell_browser_ended(self, *, duration: float) -> None:
+        """``error`` (if the call failed) and ``call_ended``, once, then close the socket."""
+        if self.told_browser:
             return
+        self.told_browser = True
+        reason, error = self.ending
+        logger.info("call %s ended: %s", self.session_id, reason)
         if error:
             await self.send_error(*error)
         await self.send_json({"type": "call_ended", "duration": duration, "reason": reason})

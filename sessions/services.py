@@ -215,16 +215,6 @@ def call_session_expire_unredeemed() -> int:
     ).update(status=CallSession.Status.EXPIRED, end_reason="token_expired")
 
 
-def call_session_media_stats_save(*, session_id: str, stats: dict) -> None:
-    """Store what the media worker measured for a call (it calls this when the call closes).
-
-    The worker holds the call until the end, so its last turns (a closing line) may be buffered
-    after the web side ended the session: store the transcript again now."""
-    with transaction.atomic():
-        CallSession.objects.filter(public_id=session_id).update(media_stats=stats)
-        _transcript_store_enqueue(session_id)
-
-
 def call_session_activate(*, session_id: str) -> CallSession | None:
     """Media is flowing: the call becomes ``active`` and its clock starts."""
     activated = CallSession.objects.filter(
@@ -250,14 +240,27 @@ def call_session_end(
     reason: str,
     error_message: str = "",
     ended_at: datetime | None = None,
+    media_stats: dict | None = None,
 ) -> CallSession:
-    """End a call once: ``ended`` if media ever flowed, else ``failed``. Later calls change nothing.
+    """End a call once: ``ended`` if media ever flowed, else ``failed``; then store its
+    transcript (which sends ``call.ended``). Later calls change nothing.
 
-    ``ended_at`` is for an end recorded late: a dropped connection that was not resumed ended
-    the call when it dropped, not when the grace period ran out."""
+    The media worker that held the call is its one recorder (it calls this after the call's last
+    turn is buffered, with what it measured, ``media_stats``), so the transcript is stored once
+    and complete. Others record the end only when no worker can: none took the call, or it
+    was lost. ``ended_at`` is for an end recorded late: a dropped connection that was not
+    resumed ended the call when it dropped, not when the grace period ran out."""
     session = CallSession.objects.select_for_update().get(public_id=session_id)
     if session.status in _FINAL_STATUSES:
+        if media_stats is not None:
+            # A worker that was taken for lost hands in its call after all: keep what it
+            # measured, and its turns, which the first store could not have had.
+            session.media_stats = media_stats
+            session.save(update_fields=["media_stats"])
+            _transcript_store_enqueue(session_id)
         return session
+    if media_stats is not None:
+        session.media_stats = media_stats
     now = ended_at or timezone.now()
     if session.started_at is not None:
         now = max(now, session.started_at)
@@ -271,7 +274,14 @@ def call_session_end(
         session.status = CallSession.Status.FAILED
         session.duration_seconds = 0.0
     session.save(
-        update_fields=["status", "ended_at", "end_reason", "error_message", "duration_seconds"]
+        update_fields=[
+            "status",
+            "ended_at",
+            "end_reason",
+            "error_message",
+            "duration_seconds",
+            "media_stats",
+        ]
     )
     _transcript_store_enqueue(session_id)
     return session

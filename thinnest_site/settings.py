@@ -369,8 +369,6 @@ WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=5.0)
 WEBHOOK_MAX_ATTEMPTS = env.int("WEBHOOK_MAX_ATTEMPTS", default=8)
 WEBHOOK_RETRY_BACKOFF_SECONDS = env.float("WEBHOOK_RETRY_BACKOFF_SECONDS", default=15.0)
 WEBHOOK_RETRY_BACKOFF_MAX_SECONDS = env.float("WEBHOOK_RETRY_BACKOFF_MAX_SECONDS", default=3600.0)
-# call.ended waits this long, so the media worker's closing turns make it into the transcript.
-WEBHOOK_CALL_ENDED_DELAY_SECONDS = env.float("WEBHOOK_CALL_ENDED_DELAY_SECONDS", default=3.0)
 # A pending delivery whose attempt is this overdue lost its queued send (broker down or
 # restarted, worker killed): the beat task `webhook_deliveries_resume` queues it again.
 WEBHOOK_RESUME_AFTER_SECONDS = env.float("WEBHOOK_RESUME_AFTER_SECONDS", default=120.0)

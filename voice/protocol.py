@@ -17,15 +17,20 @@ worker -> consumer (``reply_to``)
     MEDIA_STARTED    {}                                     ICE connected and first inbound audio
     MEDIA_EVENT      {"event": dict}                        forwarded to the browser as is
                                                             (agent_speaking, transcript, ...)
-    MEDIA_ENDED      {"reason": str, "message": str}        the worker ended the call itself
+    MEDIA_ENDED      {"reason", "message", "recorded": bool, "duration": s}
+                                                            the call is over: a worker that held
+                                                            it has recorded it (recorded: true);
+                                                            one that never held it has not
     WORKER_HEARTBEAT {}                                     every HEARTBEAT_SECONDS while it holds
                                                             the call
 
 consumer -> worker
     SIGNAL_ANSWER    {"sdp": {"type": "answer", "sdp": str}}
     SIGNAL_CANDIDATE {"candidate": RTCIceCandidateInit dict}
-    CALL_CLOSE       {"reason": str}                        the browser hung up, or went away
-                                                            before media flowed
+    CALL_CLOSE       {"reason": str, "message": str}        the browser hung up, went away
+                                                            before media flowed, or a timeout
+                                                            ran out: the worker closes the call,
+                                                            records it, answers MEDIA_ENDED
     CALL_DETACH      {}                                     the browser's socket dropped during
                                                             the call: keep it for a resume
     CALL_RESUME      {"reply_to": consumer channel}         a new socket resumes the call: answer
@@ -125,6 +130,7 @@ class CallClose(TypedDict):
     type: Literal["call.close"]
     session_id: str
     reason: str
+    message: str  # what went wrong, for the call's record, when the consumer ends it on a fault
 
 
 class CallDetach(TypedDict):
@@ -195,6 +201,8 @@ class MediaEnded(TypedDict):
     session_id: str
     reason: str
     message: str
+    recorded: bool  # the worker has recorded the end (else the consumer does)
+    duration: float  # as recorded, seconds
 
 
 def call_open(session_id: str, *, reply_to: str, expires_at: float, spec: CallSpec) -> CallOpen:
@@ -207,8 +215,8 @@ def call_open(session_id: str, *, reply_to: str, expires_at: float, spec: CallSp
     }
 
 
-def call_close(session_id: str, *, reason: str) -> CallClose:
-    return {"type": CALL_CLOSE, "session_id": session_id, "reason": reason}
+def call_close(session_id: str, *, reason: str, message: str = "") -> CallClose:
+    return {"type": CALL_CLOSE, "session_id": session_id, "reason": reason, "message": message}
 
 
 def call_detach(session_id: str) -> CallDetach:
@@ -255,5 +263,19 @@ def media_event(session_id: str, *, event: dict) -> MediaEvent:
     return {"type": MEDIA_EVENT, "session_id": session_id, "event": event}
 
 
-def media_ended(session_id: str, *, reason: str, message: str = "") -> MediaEnded:
-    return {"type": MEDIA_ENDED, "session_id": session_id, "reason": reason, "message": message}
+def media_ended(
+    session_id: str,
+    *,
+    reason: str,
+    message: str = "",
+    recorded: bool = False,
+    duration: float = 0.0,
+) -> MediaEnded:
+    return {
+        "type": MEDIA_ENDED,
+        "session_id": session_id,
+        "reason": reason,
+        "message": message,
+        "recorded": recorded,
+        "duration": duration,
+    }

@@ -21,7 +21,6 @@ from django.utils import timezone
 from sessions.services import (
     call_recording_save,
     call_session_end,
-    call_session_media_stats_save,
     call_turn_record,
 )
 from thinnest_site.db import call_db
@@ -62,6 +61,8 @@ class Call:
         self.ended = False
         self.ending = False  # the worker is ending it (MEDIA_ENDED sent or on its way)
         self.end_reason = ""
+        self.end_message = ""
+        self.end_wall = None
         self.meter = InboundMeter()
         self.inbound = InboundAudio()
         self.recorder = CallRecorder() if spec.recording_enabled else None
@@ -342,8 +343,11 @@ class MediaWorker:
             if candidate is not None:
                 await call.pc.addIceCandidate(candidate)
         elif kind == protocol.CALL_CLOSE:
-            call.end_reason = message.get("reason", "")
-            self.spawn(self.close_call(call))
+            # The consumer ends the call (a hang-up, a timeout): this worker records it once
+            # its last turn is in, and answers MEDIA_ENDED.
+            self.spawn(
+                self.end_call(call, message.get("reason", ""), message=message.get("message", ""))
+            )
         elif kind == protocol.CALL_DETACH:
             self._detach(call)
         elif kind == protocol.CALL_RESUME:
@@ -478,27 +482,16 @@ class MediaWorker:
     # --- ending --------------------------------------------------------------------------------
 
     async def end_call(self, call: Call, reason: str, *, message: str = "") -> None:
-        """The worker ends a call: tell its consumer, then close it here."""
+        """End a call, whoever asked (its consumer, a timer, the pipeline): close it here, record
+        it once its last turn is buffered, then tell its consumer (if one is left) MEDIA_ENDED
+        with the recorded duration. The worker is the one that records a call it holds."""
         if call.ended or call.ending:
             return
-        # Set before the first await: the supervisor may ask again while MEDIA_ENDED is on its way.
+        # Set before the first await: the supervisor may ask again while the call closes.
         call.ending = True
         call.end_reason = reason
-        if call.detached_at is not None:
-            # No consumer is left to record the end: the worker does.
-            try:
-                await call_db(call_session_end)(
-                    session_id=call.session_id,
-                    reason=reason,
-                    error_message=message,
-                    ended_at=call.detached_wall,
-                )
-            except Exception:
-                logger.exception("call %s: could not record its end", call.session_id)
-        else:
-            await self.send(
-                call.reply_to, protocol.media_ended(call.session_id, reason=reason, message=message)
-            )
+        call.end_message = message
+        call.end_wall = timezone.now()
         await self.close_call(call)
 
     async def _store_recording(self, call: Call) -> None:
@@ -539,7 +532,28 @@ class MediaWorker:
             stats["inbound_seconds"],
             stats["outbound_seconds"],
         )
+        reason = call.end_reason or protocol.REASON_ERROR
+        duration = 0.0
         try:
-            await call_db(call_session_media_stats_save)(session_id=call.session_id, stats=stats)
+            session = await call_db(call_session_end)(
+                session_id=call.session_id,
+                reason=reason,
+                error_message=call.end_message,
+                # A dropped call that nobody resumed ended when it dropped.
+                ended_at=call.detached_wall or call.end_wall,
+                media_stats=stats,
+            )
+            duration = session.duration_seconds or 0.0
         except Exception:
-            logger.exception("call %s: could not save media stats", call.session_id)
+            logger.exception("call %s: could not record its end", call.session_id)
+        if call.detached_at is None:
+            await self.send(
+                call.reply_to,
+                protocol.media_ended(
+                    call.session_id,
+                    reason=reason,
+                    message=call.end_message,
+                    recorded=True,
+                    duration=duration,
+                ),
+            )

@@ -57,7 +57,6 @@ def _webhook_settings(settings):
     settings.WEBHOOK_ALLOW_HTTP_LOCALHOST = True
     settings.WEBHOOK_TIMEOUT_SECONDS = 3.0
     settings.WEBHOOK_RETRY_BACKOFF_SECONDS = 0
-    settings.WEBHOOK_CALL_ENDED_DELAY_SECONDS = 0
     settings.WEBHOOK_ALLOWED_NETWORKS = []
 
 

@@ -20,7 +20,7 @@ from agents.services import agent_create, api_key_create
 from sessions import consumers
 from sessions.models import CallSession
 from sessions.routing import websocket_urlpatterns
-from sessions.services import call_session_start
+from sessions.services import call_session_end, call_session_start
 from voice import protocol
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
@@ -48,7 +48,15 @@ def fast_timeouts(settings, monkeypatch):
 class ScriptedWorker:
     """Takes calls from the dispatch channel and answers the way a media worker does."""
 
-    def __init__(self, *, reject: bool = False, heartbeat: bool = True, offer: bool = True):
+    def __init__(
+        self,
+        *,
+        reject: bool = False,
+        heartbeat: bool = True,
+        offer: bool = True,
+        answer_close: bool = True,
+    ):
+        self.answer_close = answer_close
         self.layer = get_channel_layer()
         self.reject = reject
         self.heartbeat = heartbeat
@@ -101,6 +109,22 @@ class ScriptedWorker:
         while True:
             message = await self.layer.receive(self.channel)
             self.received.append(message)
+            if message["type"] == protocol.CALL_CLOSE and self.answer_close:
+                # As the real worker does: it records the end (it holds the last turns), then
+                # answers with what it recorded.
+                session = await database_sync_to_async(call_session_end)(
+                    session_id=message["session_id"],
+                    reason=message["reason"],
+                    error_message=message.get("message", ""),
+                    media_stats={"inbound_seconds": 1.0},
+                )
+                await self.tell(
+                    protocol.MEDIA_ENDED,
+                    reason=message["reason"],
+                    message=message.get("message", ""),
+                    recorded=True,
+                    duration=session.duration_seconds,
+                )
             if message["type"] == protocol.CALL_RESUME:
                 # As the real worker does: the old socket hears it was taken over, the new one
                 # gets the worker and a fresh offer.
@@ -587,3 +611,32 @@ async def test_an_unknown_session_path_is_refused_like_a_bad_token():
     assert (await receive(ws))["code"] == "invalid_token"
     with contextlib.suppress(Exception):
         await ws.disconnect()
+
+
+async def test_a_hang_up_the_worker_never_answers_is_recorded_by_the_consumer():
+    # The worker records the calls it holds; one that dies between the hang-up and its answer
+    # leaves the record to the consumer, a heartbeat timeout later.
+    session_id, token = await start_session()
+    async with ScriptedWorker(answer_close=False) as worker:
+        ws = await connected_call(worker, session_id, token)
+        await ws.send_json_to({"type": "hangup"})
+        assert (await worker.wait_for(protocol.CALL_CLOSE))["reason"] == "user_hangup"
+        ended = await receive_until(
+            ws, "call_ended", timeout=protocol.HEARTBEAT_TIMEOUT_SECONDS + 3
+        )
+        assert ended["reason"] == "user_hangup"
+    row = await session_row(session_id)
+    assert (row.status, row.end_reason) == (CallSession.Status.ENDED, "user_hangup")
+
+
+async def test_a_hang_up_is_recorded_once_by_the_worker_and_relayed():
+    session_id, token = await start_session()
+    async with ScriptedWorker() as worker:
+        ws = await connected_call(worker, session_id, token)
+        await ws.send_json_to({"type": "hangup"})
+        ended = await receive_until(ws, "call_ended")
+        assert ended["reason"] == "user_hangup"
+    row = await session_row(session_id)
+    # What the (scripted) worker recorded, stats included: the consumer wrote nothing over it.
+    assert row.media_stats == {"inbound_seconds": 1.0}
+    assert ended["duration"] == row.duration_seconds
