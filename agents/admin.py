@@ -21,9 +21,16 @@ class AgentAdmin(admin.ModelAdmin):
     fieldsets = [
         (None, {"fields": ["public_id", "name", "is_active", "language"]}),
         ("Conversation", {"fields": ["system_prompt", "greeting"]}),
-        ("Voice", {"fields": ["stt_engine", "tts_engine", "tts_voice", "tts_speed"]}),
-        ("Language model", {"fields": ["llm_temperature", "llm_max_tokens"]}),
-        ("Limits", {"fields": ["max_duration_seconds", "silence_timeout_seconds"]}),
+        ("End of turn", {"fields": ["turn_detection", "turn_silence_ms"]}),
+        (
+            "Voice",
+            {"fields": ["stt_engine", "stt_model_path", "tts_engine", "tts_voice", "tts_speed"]},
+        ),
+        ("Language model", {"fields": ["llm_model", "llm_temperature", "llm_max_tokens"]}),
+        (
+            "Limits and recording",
+            {"fields": ["max_duration_seconds", "silence_timeout_seconds", "recording_enabled"]},
+        ),
         ("Timestamps", {"fields": ["created_at", "updated_at"]}),
     ]
 
@@ -39,7 +46,7 @@ class ApiKeyForm(forms.ModelForm):
 
     class Meta:
         model = ApiKey
-        fields = ["kind", "name", "agents", "rate_limit_per_minute"]
+        fields = ["kind", "name", "agents", "rate_limit_per_minute", "max_concurrent_calls"]
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -78,7 +85,14 @@ class ApiKeyAdmin(admin.ModelAdmin):
     actions = ["revoke_keys"]
 
     def get_fields(self, request, obj=None):
-        fields = ["kind", "name", "agents", "origins_text", "rate_limit_per_minute"]
+        fields = [
+            "kind",
+            "name",
+            "agents",
+            "origins_text",
+            "rate_limit_per_minute",
+            "max_concurrent_calls",
+        ]
         return (["prefix", *fields, "created_at", "last_used_at", "revoked_at"]) if obj else fields
 
     @admin.display(description="Status")
@@ -94,6 +108,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
                 agents=list(data["agents"]),
                 allowed_origins=data["allowed_origins"],
                 rate_limit_per_minute=data["rate_limit_per_minute"],
+                max_concurrent_calls=data["max_concurrent_calls"],
             )
             return
         api_key, raw_key = api_key_create(
@@ -102,6 +117,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
             agents=list(data["agents"]),
             allowed_origins=data["allowed_origins"],
             rate_limit_per_minute=data["rate_limit_per_minute"],
+            max_concurrent_calls=data["max_concurrent_calls"],
         )
         obj.pk = api_key.pk
         obj.prefix = api_key.prefix

@@ -1,10 +1,15 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
 from django.conf import settings
+from django.db.models import Q
 
 from agents.models import Agent, ApiKey, WebhookEndpoint
+from agents.origins import normalize_origin
 from agents.webhooks import WebhookUrlError, webhook_url_check
+from thinnest_site.errors import InvalidRequest
 
 AGENT_FIELDS = [
     "name",
@@ -28,6 +33,10 @@ AGENT_FIELDS = [
 
 
 class AgentForm(forms.ModelForm):
+    """The agent's settings. ``catalog`` (voice.catalog's, as a dict) is what this server has:
+    the engine lists say which are usable here, and the model and voice fields suggest what is
+    installed (a datalist per engine) while still taking a path of your own."""
+
     class Meta:
         model = Agent
         fields = AGENT_FIELDS
@@ -36,8 +45,42 @@ class AgentForm(forms.ModelForm):
             "greeting": forms.Textarea(attrs={"rows": 2}),
         }
 
+    def __init__(self, *args, catalog: dict[str, Any] | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.catalog = catalog
+        if catalog:
+            self._offer(catalog)
+
+    def _offer(self, catalog: dict[str, Any]) -> None:
+        for name, kind, datalist_field in (
+            ("stt_engine", "stt", "stt_model_path"),
+            ("tts_engine", "tts", "tts_voice"),
+        ):
+            engines = {engine["name"]: engine for engine in catalog[kind]}
+            field = self.fields[name]
+            field.choices = [
+                (
+                    value,
+                    label
+                    if engines.get(value, {}).get("available", True)
+                    else f"{label} (not usable on this server)",
+                )
+                for value, label in field.choices
+            ]
+            engine = engines.get(self[name].value())
+            attrs = self.fields[datalist_field].widget.attrs
+            attrs["list"] = f"{kind}-choices-{self[name].value()}"
+            if engine and engine["choices"] and not engine["choices"][0]["value"]:
+                attrs["placeholder"] = f"Empty: {engine['choices'][0]['label']}"
+        self.fields["llm_model"].widget.attrs.update(
+            {"list": "llm-choices", "placeholder": f"Empty: {catalog['llm'][0]['label']}"}
+        )
+
 
 class ApiKeyForm(forms.Form):
+    """A new key, or with ``api_key`` the settings of an existing one (its kind cannot change:
+    it is the key's prefix, pasted in customers' code)."""
+
     kind = forms.ChoiceField(choices=ApiKey.Kind.choices, widget=forms.RadioSelect)
     name = forms.CharField(max_length=120, required=False)
     agents = forms.ModelMultipleChoiceField(
@@ -53,7 +96,11 @@ class ApiKeyForm(forms.Form):
         "Required for a public key.",
     )
     rate_limit_per_minute = forms.IntegerField(
-        required=False, min_value=1, max_value=100000, help_text="Empty = the server default."
+        label="Rate limit (per minute)",
+        required=False,
+        min_value=1,
+        max_value=100000,
+        help_text="Start-call requests per minute. Empty = the server default.",
     )
     max_concurrent_calls = forms.IntegerField(
         label="Concurrent calls",
@@ -63,12 +110,55 @@ class ApiKeyForm(forms.Form):
         help_text="Calls this key may have live at once. Empty = the server default.",
     )
 
+    def __init__(self, *args, api_key: ApiKey | None = None, **kwargs):
+        self.api_key = api_key
+        if api_key is not None:
+            kwargs.setdefault(
+                "initial",
+                {
+                    "name": api_key.name,
+                    "agents": list(api_key.agents.all()),
+                    "allowed_origins": "\n".join(api_key.allowed_origins),
+                    "rate_limit_per_minute": api_key.rate_limit_per_minute,
+                    "max_concurrent_calls": api_key.max_concurrent_calls,
+                },
+            )
+        super().__init__(*args, **kwargs)
+        if api_key is not None:
+            del self.fields["kind"]
+            # The key's own agents stay listed even when deactivated: unlisted, a save would
+            # drop them without a word.
+            self.fields["agents"].queryset = Agent.objects.filter(
+                Q(is_active=True) | Q(api_keys=api_key)
+            ).distinct()
+
+    def key_kind(self) -> str:
+        return self.api_key.kind if self.api_key else self.cleaned_data.get("kind", "")
+
     def clean_allowed_origins(self) -> list[str]:
-        return [
-            line.strip()
-            for line in self.cleaned_data["allowed_origins"].splitlines()
-            if line.strip()
-        ]
+        lines = [line.strip() for line in self.cleaned_data["allowed_origins"].splitlines()]
+        origins, problems = set(), []
+        for line in filter(None, lines):
+            try:
+                origins.add(normalize_origin(line))
+            except InvalidRequest as exc:
+                problems.append(exc.message)
+        if problems:  # every bad line at once, not the first only
+            raise forms.ValidationError(problems)
+        return sorted(origins)
+
+    def clean(self) -> dict:
+        # The key services check these rules too, and stop at the first; here each goes on its
+        # own field, so that a form shows everything to fix at once.
+        cleaned = super().clean()
+        if self.key_kind() == ApiKey.Kind.PUBLIC:
+            if "agents" in cleaned and not cleaned["agents"]:
+                self.add_error("agents", "A public key must name at least one agent it may start.")
+            if "allowed_origins" in cleaned and not cleaned["allowed_origins"]:
+                self.add_error(
+                    "allowed_origins", "A public key must list the web origins allowed to use it."
+                )
+        return cleaned
 
 
 class WebhookEndpointForm(forms.Form):

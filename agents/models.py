@@ -27,53 +27,97 @@ class Agent(models.Model):
     public_id = models.CharField(max_length=40, unique=True, default=new_agent_id, editable=False)
     name = models.CharField(max_length=120)
     system_prompt = models.TextField(
+        "system prompt",
         blank=True,
-        help_text="Instructions for the agent. {{name}} placeholders are filled from the call context.",
+        help_text="Instructions for the language model. {{name}} placeholders are filled from "
+        "the call's context (e.g. {{company}} from context.company).",
     )
-    greeting = models.TextField(blank=True, help_text="The first thing the agent says.")
-    language = models.CharField(max_length=16, default="en")
+    greeting = models.TextField(
+        blank=True,
+        help_text="The first thing the agent says; empty = it waits for the caller to speak.",
+    )
+    language = models.CharField(
+        max_length=16,
+        default="en",
+        help_text="Language code of the calls (en, de, ko…): the language speech-to-text "
+        "listens for.",
+    )
 
     class TurnDetection(models.TextChoices):
         SILENCE = "silence", "Silence only"
         SMART_TURN = "smart_turn", "Smart Turn (waits out mid-sentence pauses)"
 
     stt_engine = models.CharField(
-        max_length=16, choices=SttEngine.choices, default=SttEngine.WHISPER
+        "speech-to-text engine",
+        max_length=16,
+        choices=SttEngine.choices,
+        default=SttEngine.WHISPER,
+        help_text="What turns the caller's speech into text.",
     )
     stt_model_path = models.CharField(
+        "speech-to-text model",
         max_length=500,
         blank=True,
-        help_text="Model directory for the STT engine on the server (Vosk); empty = the server setting.",
+        help_text="A model directory on this server for the speech-to-text engine; empty = the "
+        "server setting, else the packaged model.",
     )
-    tts_engine = models.CharField(max_length=16, choices=TtsEngine.choices, default=TtsEngine.PIPER)
+    tts_engine = models.CharField(
+        "text-to-speech engine",
+        max_length=16,
+        choices=TtsEngine.choices,
+        default=TtsEngine.PIPER,
+        help_text="What speaks the agent's replies.",
+    )
     tts_voice = models.CharField(
-        max_length=120, blank=True, help_text="Engine voice; empty = default."
+        "text-to-speech voice",
+        max_length=120,
+        blank=True,
+        help_text="A voice of the engine: a Piper .onnx file, an eSpeak NG language or voice, "
+        "a Coqui model directory; empty = the engine's default.",
     )
     tts_speed = models.FloatField(
-        default=1.0, validators=[MinValueValidator(0.5), MaxValueValidator(2.0)]
+        "speaking speed",
+        default=1.0,
+        validators=[MinValueValidator(0.5), MaxValueValidator(2.0)],
+        help_text="0.5 to 2; 1 = the voice's own pace.",
     )
 
     llm_model = models.CharField(
+        "LLM model",
         max_length=500,
         blank=True,
         help_text="A packaged model name (qwen2.5-0.5b, smollm2) or the path of a GGUF file on the "
         "server; empty = the server setting.",
     )
     llm_temperature = models.FloatField(
-        default=0.7, validators=[MinValueValidator(0.0), MaxValueValidator(2.0)]
+        "LLM temperature",
+        default=0.7,
+        validators=[MinValueValidator(0.0), MaxValueValidator(2.0)],
+        help_text="0 to 2: lower keeps replies steady and literal, higher makes them more varied.",
     )
     llm_max_tokens = models.PositiveIntegerField(
-        default=160, validators=[MinValueValidator(16), MaxValueValidator(2048)]
+        "reply length (tokens)",
+        default=160,
+        validators=[MinValueValidator(16), MaxValueValidator(2048)],
+        help_text="The most the LLM writes per reply, 16 to 2048 tokens (a token is about three "
+        "quarters of an English word).",
     )
 
     max_duration_seconds = models.PositiveIntegerField(
-        default=600, validators=[MinValueValidator(10), MaxValueValidator(43200)]
+        "maximum call length (seconds)",
+        default=600,
+        validators=[MinValueValidator(10), MaxValueValidator(43200)],
+        help_text="A call is ended after this long, 10 s to 12 h.",
     )
     silence_timeout_seconds = models.PositiveIntegerField(
-        default=30, validators=[MinValueValidator(5), MaxValueValidator(3600)]
+        "silence timeout (seconds)",
+        default=30,
+        validators=[MinValueValidator(5), MaxValueValidator(3600)],
+        help_text="A call is ended after this long without speech from the caller.",
     )
 
     turn_detection = models.CharField(
+        "end-of-turn detection",
         max_length=16,
         choices=TurnDetection.choices,
         default=TurnDetection.SILENCE,
@@ -88,11 +132,14 @@ class Agent(models.Model):
     )
 
     recording_enabled = models.BooleanField(
+        "record calls",
         default=False,
         help_text="Record both sides of each call (mixed, compressed) to the configured storage.",
     )
 
-    is_active = models.BooleanField(default=True)
+    is_active = models.BooleanField(
+        "active", default=True, help_text="A deactivated agent refuses new calls."
+    )
     created_at = models.DateTimeField(db_default=Now(), editable=False)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -144,12 +191,14 @@ class ApiKey(models.Model):
         help_text="Origins (scheme://host[:port], or https://*.example.com) allowed to use a public key.",
     )
     rate_limit_per_minute = models.PositiveIntegerField(
+        "rate limit (per minute)",
         null=True,
         blank=True,
         validators=[MinValueValidator(1), MaxValueValidator(100000)],
         help_text="Start-call requests per minute; empty = the server default.",
     )
     max_concurrent_calls = models.PositiveIntegerField(
+        "concurrent calls",
         null=True,
         blank=True,
         validators=[MinValueValidator(1), MaxValueValidator(100000)],

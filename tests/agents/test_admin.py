@@ -106,3 +106,45 @@ def test_admin_pages_render(admin_client, agent):
         "/admin/call_sessions/callsession/",
     ]:
         assert admin_client.get(url).status_code == 200, url
+
+
+def test_the_admin_key_form_sets_the_concurrent_call_limit(admin_client, agent):
+    response = admin_client.post(
+        "/admin/agents/apikey/add/",
+        {
+            "kind": "secret",
+            "name": "backend",
+            "origins_text": "",
+            "rate_limit_per_minute": "",
+            "max_concurrent_calls": "3",
+        },
+    )
+    assert response.status_code == 200
+    api_key = ApiKey.objects.get()
+    assert api_key.max_concurrent_calls == 3
+    change_url = f"/admin/agents/apikey/{api_key.pk}/change/"
+    assert 'name="max_concurrent_calls"' in admin_client.get(change_url).content.decode()
+    response = admin_client.post(
+        change_url,
+        {
+            "name": "backend",
+            "origins_text": "",
+            "rate_limit_per_minute": "",
+            "max_concurrent_calls": "7",
+        },
+    )
+    assert response.status_code == 302
+    api_key.refresh_from_db()
+    assert api_key.max_concurrent_calls == 7
+
+
+def test_the_admin_agent_form_has_every_setting(admin_client, agent):
+    page = admin_client.get(f"/admin/agents/agent/{agent.pk}/change/").content.decode()
+    for field in (
+        "stt_model_path",
+        "llm_model",
+        "turn_detection",
+        "turn_silence_ms",
+        "recording_enabled",
+    ):
+        assert f'name="{field}"' in page, field
