@@ -1,5 +1,7 @@
 """The dashboard in Chromium: log in, create an agent, preview its voice, create a public key,
-copy the embed snippet, talk to the agent for real, and find the call in the history.
+copy and edit it, copy the embed snippet, talk to the agent for real (its prompt's placeholder
+filled in, muted at the end), find the call in the history, and duplicate, deactivate and
+reactivate the agent.
 
 Every page is screenshotted at desktop and phone widths (test-artifacts/dashboard/) and checked
 for layout: nothing wider than the viewport.
@@ -7,6 +9,7 @@ for layout: nothing wider than the viewport.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -49,17 +52,32 @@ def test_a_staff_user_sets_up_an_agent_talks_to_it_and_finds_the_call(product_se
         page.wait_for_url(f"{base}/dashboard/")
         check_layout(page, "overview")
 
-        # An agent: a bad value first (nothing saved, the input kept), then a good one.
+        # An agent: bad values first (every error shown at once, nothing saved, the input
+        # kept), then good ones.
         page.goto(f"{base}/dashboard/agents/new/")
         page.fill("#id_name", "Bakery line")
-        page.fill("#id_system_prompt", "You answer questions for a bakery. Keep answers short.")
+        page.fill(
+            "#id_system_prompt",
+            "You answer questions for {{company}}, a bakery. Keep answers short.",
+        )
         page.fill("#id_greeting", "Hello! This is the bakery.")
         page.fill("#id_tts_speed", "7")
+        page.fill("#id_llm_model", "gpt-4o")
+        # The voice suggestions follow the engine: eSpeak NG's languages once it is chosen.
+        assert page.get_attribute("#id_tts_voice", "list") == "tts-choices-piper"
+        page.select_option("#id_tts_engine", "espeak")
+        assert page.get_attribute("#id_tts_voice", "list") == "tts-choices-espeak"
+        assert page.locator("[data-catalog=tts] [data-engine=espeak]").is_visible()
+        assert page.locator("[data-catalog=tts] [data-engine=piper]").is_hidden()
+        page.select_option("#id_tts_engine", "piper")
         page.click("form.agent-form button[type=submit]")
-        assert page.locator(".field-error").count() >= 1
+        assert page.locator("#id_tts_speed-errors .field-error").count() == 1
+        assert page.locator("#id_llm_model-errors .field-error").count() == 1
+        assert page.locator(".error-summary li").count() == 2
         assert page.input_value("#id_name") == "Bakery line"
         check_layout(page, "agent-form-errors")
         page.fill("#id_tts_speed", "1.0")
+        page.fill("#id_llm_model", "")
         page.click("form.agent-form button[type=submit]")
         page.wait_for_url(f"{base}/dashboard/agents/agent_*/")
         agent_id = page.url.rstrip("/").rsplit("/", 1)[1]
@@ -71,6 +89,9 @@ def test_a_staff_user_sets_up_an_agent_talks_to_it_and_finds_the_call(product_se
             " return !a.hidden && a.duration > 0.5; }",
             timeout=20000,
         )
+        # Idle: only "Start call" (button.danger's display once beat [hidden]).
+        assert page.locator("#talkBtn").is_visible()
+        assert page.locator("#talkHangup").is_hidden() and page.locator("#talkMute").is_hidden()
         check_layout(page, "agent-edit")
 
         # A public key for this dashboard's origin, shown once, copied.
@@ -88,24 +109,46 @@ def test_a_staff_user_sets_up_an_agent_talks_to_it_and_finds_the_call(product_se
         )
         assert page.evaluate("navigator.clipboard.readText()") == raw_key
         check_layout(page, "key-created")
+        # The key list: the public key copied again, the secret key never shown.
         page.goto(f"{base}/dashboard/keys/")
-        assert raw_key not in page.content()
-        assert raw_key[:11] in page.content()
+        assert raw_key not in page.inner_text("body") and raw_key[:11] in page.content()
+        assert product.credentials["secret_key"] not in page.content()
+        row = page.locator("tr", has_text="Website")
+        page.evaluate("navigator.clipboard.writeText('')")
+        row.locator("button[data-copy]").click()
+        page.wait_for_function("navigator.clipboard.readText().then(t => t.length > 0)")
+        assert page.evaluate("navigator.clipboard.readText()") == raw_key
         check_layout(page, "keys")
+
+        # Edited in place: another origin and a concurrent-call limit, the same key.
+        row.locator("a", has_text="Edit").click()
+        assert page.locator("input[name=kind]").count() == 0
+        page.fill("#id_allowed_origins", f"{base}\nhttps://www.example.com")
+        page.fill("#id_max_concurrent_calls", "0")
+        page.click("form.card button[type=submit]")
+        assert page.locator("#id_max_concurrent_calls-errors").is_visible()
+        check_layout(page, "key-edit-errors")
+        page.fill("#id_max_concurrent_calls", "3")
+        page.click("form.card button[type=submit]")
+        page.wait_for_url(f"{base}/dashboard/keys/")
+        row = page.locator("tr", has_text="Website")
+        assert "https://www.example.com" in row.inner_text() and "3 at once" in row.inner_text()
 
         # The embed snippet for that agent and key, copied as it is shown.
         page.goto(f"{base}/dashboard/embed/?agent={agent_id}")
         snippet = page.inner_text("#snippetScript")
         assert f"{base}/widget.js" in snippet and agent_id in snippet and raw_key in snippet
         page.select_option("#optTheme", "dark")
-        assert "theme: 'dark'" in page.inner_text("#snippetScript")
+        assert 'theme: "dark"' in page.inner_text("#snippetScript")
         page.click("[data-copy='#snippetScript']")
         assert page.evaluate("navigator.clipboard.readText()") == page.inner_text("#snippetScript")
         assert page.locator("[data-thinnest-widget] .launcher").is_visible()  # the live preview
         check_layout(page, "embed")
 
-        # Talk to the agent: a real call, with the live transcript beside it.
+        # Talk to the agent: a real call, its prompt's placeholder filled in, with the live
+        # transcript beside it.
         page.goto(f"{base}/dashboard/agents/{agent_id}/")
+        page.fill(".talk-context-value[data-name=company]", "Tom's Bakery")
         page.click("#talkBtn")
         page.wait_for_function(
             "[...document.querySelectorAll('#talkTranscript p.user')]"
@@ -115,7 +158,25 @@ def test_a_staff_user_sets_up_an_agent_talks_to_it_and_finds_the_call(product_se
         page.wait_for_function(
             "document.querySelectorAll('#talkTranscript p.agent').length >= 2", timeout=30000
         )
+        # One line per utterance: the greeting once, no line twice.
+        utterances = page.eval_on_selector_all(
+            "#talkTranscript p", "ps => ps.map(p => p.dataset.utterance)"
+        )
+        assert len(utterances) == len(set(utterances)), utterances
+        lines = page.eval_on_selector_all("#talkTranscript p", "ps => ps.map(p => p.textContent)")
+        assert lines.count("Agent: Hello! This is the bakery.") == 1, lines
+        # Mute takes the microphone off the call, and back.
+        page.click("#talkMute")
+        assert page.get_attribute("#talkMute", "aria-pressed") == "true"
+        assert page.evaluate(
+            "window.thinnestTalk.call.muted && window.thinnestTalk.call._stream"
+            ".getAudioTracks().every(t => !t.enabled)"
+        )
         check_layout(page, "agent-talk")
+        page.click("#talkMute")
+        assert page.inner_text("#talkMute") == "Mute" and not page.evaluate(
+            "window.thinnestTalk.call.muted"
+        )
         page.click("#talkHangup")
         page.wait_for_selector("#talkResult a", timeout=10000)
         session_id = page.evaluate("window.thinnestTalk.call.sessionId")
@@ -141,7 +202,25 @@ def test_a_staff_user_sets_up_an_agent_talks_to_it_and_finds_the_call(product_se
         page.wait_for_function("window.thinnestCharts === 2")
         assert int(page.inner_text("#figCalls")) >= 1
         check_layout(page, "analytics")
+
+        # A copy of the agent, then the copy deactivated and reactivated, each confirmed.
+        page.goto(f"{base}/dashboard/agents/{agent_id}/")
+        page.click("a:has-text('Duplicate')")
+        check_layout(page, "agent-duplicate")
+        page.click("form.card button[type=submit]")
+        page.wait_for_function(f"!location.pathname.includes({agent_id!r})")
+        assert "Bakery line (copy)" in page.inner_text("h1")
+        page.click("a:has-text('Deactivate')")
+        page.click("form.card button[type=submit]")
+        page.click("a:has-text('Bakery line (copy)')")
+        assert "deactivated" in page.inner_text("h1") and page.locator("#talkBtn").is_disabled()
+        page.click("a:has-text('Reactivate')")
+        page.click("form.card button[type=submit]")
+        page.wait_for_selector("text=is active again")
+        assert "deactivated" not in page.inner_text("h1")
+        assert page.locator("#talkBtn").is_enabled()
     finally:
         context.close()
     row = product.call_row(session_id)
     assert (row["status"], row["end_reason"]) == ("ended", "user_hangup"), product.logs()
+    assert json.loads(row["context"])["company"] == "Tom's Bakery"
