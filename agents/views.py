@@ -180,8 +180,9 @@ def agent_duplicate_view(request, public_id: str):
 
 
 def _talk_context(request) -> dict:
-    """The context a test call starts with: what the staff user filled in for the prompt's
-    placeholders (a JSON body ``{"context": {...}}``), over the dashboard's own entries."""
+    """What the staff user filled in for the prompt's placeholders: a JSON body
+    ``{"context": {...}}``, checked as a start-call request's context is. Any other body (a form
+    post, none at all): no context."""
     if request.content_type != "application/json" or not request.body:
         return {}
     try:
@@ -203,6 +204,8 @@ def agent_talk(request, public_id: str):
     if not agent.is_active:
         return _error(409, "agent_inactive", "This agent is deactivated.")
     try:
+        # The user's values may replace the default user_name; "source" always says where the
+        # call came from.
         context = {
             "user_name": request.user.get_username(),
             **_talk_context(request),
