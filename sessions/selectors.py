@@ -13,6 +13,7 @@ from django.utils import timezone
 from rest_framework.throttling import BaseThrottle
 
 from sessions.models import CallSession, TranscriptEntry
+from sessions.stats import CallStats
 from voice.protocol import CallSpec
 
 
@@ -160,7 +161,7 @@ def call_export_build(call: CallSession) -> dict:
         "started_at": call.started_at.isoformat() if call.started_at else None,
         "ended_at": call.ended_at.isoformat() if call.ended_at else None,
         "duration_seconds": call.duration_seconds,
-        "stats": call.stats,
+        "stats": CallStats.from_json(call.stats).as_json(),
         "media_stats": call.media_stats,
         "transcript": [
             {

@@ -21,6 +21,7 @@ from agents.selectors import agent_get_active, api_key_allows_agent
 from agents.services import api_key_mark_used, webhook_event_emit
 from sessions.models import CallSession, TranscriptEntry
 from sessions.selectors import call_sessions_live
+from sessions.stats import CallStats
 from sessions.turn_buffer import turn_buffer_append, turn_buffer_read, turn_buffer_release
 from thinnest_site.errors import ApplicationError, Forbidden, InvalidRequest, NotFound
 
@@ -298,13 +299,6 @@ def call_turn_record(*, session_id: str, turn: dict) -> None:
     turn_buffer_append(session_id, turn)
 
 
-def _percentile(values: list[int], fraction: float) -> int | None:
-    if not values:
-        return None
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
-
-
 @transaction.atomic
 def call_transcript_store(*, session_id: str) -> CallSession:
     """Write a call's buffered turns as TranscriptEntry rows and its conversation stats.
@@ -328,18 +322,9 @@ def call_transcript_store(*, session_id: str) -> CallSession:
     ]
     TranscriptEntry.objects.bulk_create(entries, ignore_conflicts=True)
 
-    rows = list(session.transcript.values_list("role", "latency_ms"))
-    latencies = [latency for role, latency in rows if role == "agent" and latency is not None]
-    session.stats = {
-        "turns": len(rows),
-        "user_turns": sum(1 for role, _ in rows if role == "user"),
-        "agent_turns": sum(1 for role, _ in rows if role == "agent"),
-        "latency_ms": {
-            "p50": _percentile(latencies, 0.5),
-            "p95": _percentile(latencies, 0.95),
-            "mean": round(sum(latencies) / len(latencies)) if latencies else None,
-        },
-    }
+    session.stats = CallStats.from_turns(
+        session.transcript.values_list("role", "latency_ms")
+    ).as_json()
     session.save(update_fields=["stats"])
     transaction.on_commit(lambda: turn_buffer_release(session_id))
     # Only calls that had a call.started (media flowed) get a call.ended.

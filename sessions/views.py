@@ -27,6 +27,7 @@ from sessions.selectors import (
     call_export_build,
     calls_filter,
 )
+from sessions.stats import CallStats
 from thinnest_site.dashboard import staff_required
 
 PAGE_SIZE = 50
@@ -125,13 +126,14 @@ def call_list_csv(request):
         "origin",
         "turns",
         "p50_latency_ms",
+        "p95_latency_ms",
         "error_message",
     ]
 
     def rows():
         yield writer.writerow(header)
         for call in calls:
-            stats = call.stats or {}
+            stats = CallStats.from_json(call.stats)
             row = [
                 call.public_id,
                 call.agent.public_id,
@@ -143,8 +145,9 @@ def call_list_csv(request):
                 call.ended_at.isoformat() if call.ended_at else "",
                 call.duration_seconds if call.duration_seconds is not None else "",
                 call.origin,
-                stats.get("turns", ""),
-                stats.get("p50_latency_ms", ""),
+                stats.turns if call.stats else "",
+                "" if stats.p50_latency_ms is None else stats.p50_latency_ms,
+                "" if stats.p95_latency_ms is None else stats.p95_latency_ms,
                 call.error_message,
             ]
             yield writer.writerow([_csv_cell(value) for value in row])
@@ -165,6 +168,7 @@ def call_detail(request, public_id: str):
         "dashboard/call_detail.html",
         {
             "call": call,
+            "stats": CallStats.from_json(call.stats),
             "transcript": transcript,
             "context_json": json.dumps(call.context, indent=2, ensure_ascii=False),
             "nav": "calls",
