@@ -7,9 +7,9 @@ from typing import TYPE_CHECKING
 from django.core.cache import cache
 from django.db.models import Count, Q, QuerySet
 
+from agents.keys import DEMO_SECRET_KEY_NAME, PUBLIC_ORIGINS_CACHE_KEY, api_key_hash
 from agents.models import Agent, ApiKey, WebhookDelivery, WebhookEndpoint
 from agents.origins import origin_matches
-from agents.services import PUBLIC_ORIGINS_CACHE_KEY, api_key_hash
 
 if TYPE_CHECKING:
     from sessions.models import CallSession
@@ -69,7 +69,6 @@ def origin_allowed_by_any_public_key(origin: str) -> bool:
 
 def api_key_get_demo_secret() -> ApiKey | None:
     """The secret key bootstrap_demo made for the /demo/ page's stand-in customer backend."""
-    from agents.services import DEMO_SECRET_KEY_NAME
 
     return ApiKey.objects.filter(
         kind=ApiKey.Kind.SECRET, name=DEMO_SECRET_KEY_NAME, revoked_at__isnull=True

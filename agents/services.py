@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -12,6 +11,13 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from agents.keys import (
+    KEY_PREFIXES,
+    PREFIX_BODY_LENGTH,
+    PUBLIC_ORIGINS_CACHE_KEY,
+    SECRET_LENGTH,
+    api_key_hash,
+)
 from agents.models import (
     Agent,
     ApiKey,
@@ -38,20 +44,8 @@ from thinnest_site.ids import random_token
 if TYPE_CHECKING:
     from sessions.models import CallSession
 
-_KEY_PREFIXES = {ApiKey.Kind.SECRET: "sk", ApiKey.Kind.PUBLIC: "pk"}
-_PREFIX_BODY_LENGTH = 8
-_SECRET_LENGTH = 32
-# Cache key of the set of origins allowed by any active public key (CORS preflight).
-PUBLIC_ORIGINS_CACHE_KEY = "agents:public-key-origins:v1"
 # last_used_at is written at most this often per key, so a busy key costs no write per request.
 _LAST_USED_RESOLUTION = timedelta(seconds=60)
-# The secret key the /demo/ page's stand-in "customer backend" starts calls with.
-DEMO_SECRET_KEY_NAME = "Demo secret key"
-
-
-def api_key_hash(raw_key: str) -> str:
-    # Keys are 190 bits of randomness, so a fast hash is enough; a slow KDF would only cost latency.
-    return hashlib.sha256(raw_key.encode()).hexdigest()
 
 
 def agent_create(
@@ -145,8 +139,8 @@ def api_key_create(
     """Create a key and return it with the raw key, which is never stored and cannot be shown again."""
     origins = api_key_rules_check(kind=kind, agents=agents, allowed_origins=allowed_origins)
 
-    prefix = f"{_KEY_PREFIXES[kind]}_{random_token(_PREFIX_BODY_LENGTH)}"
-    raw_key = f"{prefix}{random_token(_SECRET_LENGTH)}"
+    prefix = f"{KEY_PREFIXES[kind]}_{random_token(PREFIX_BODY_LENGTH)}"
+    raw_key = f"{prefix}{random_token(SECRET_LENGTH)}"
     api_key = ApiKey(
         kind=kind,
         name=name,

@@ -28,7 +28,7 @@ from agents.services import (
     api_key_revoke,
     api_key_update,
 )
-from sessions.selectors import call_websocket_url, client_ip_get, public_base_url
+from sessions.selectors import call_start_response, client_ip_get, public_base_url
 from sessions.services import call_context_validate, call_session_start
 from thinnest_site.dashboard import staff_required
 from thinnest_site.errors import ApplicationError, InvalidRequest
@@ -220,14 +220,7 @@ def agent_talk(request, public_id: str):
         )
     except ApplicationError as exc:
         return _error(exc.status_code, exc.code, exc.message)
-    return JsonResponse(
-        {
-            "session_id": started.session.public_id,
-            "token": started.token,
-            "websocket_url": call_websocket_url(request, started.session.public_id, started.token),
-        },
-        status=201,
-    )
+    return JsonResponse(call_start_response(request, started), status=201)
 
 
 @staff_required(perm="agents.view_agent")

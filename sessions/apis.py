@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-from django.conf import settings
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
@@ -12,7 +11,7 @@ from sessions.authentication import (
     StartCallIpThrottle,
     StartCallKeyThrottle,
 )
-from sessions.selectors import call_websocket_url, client_ip_get
+from sessions.selectors import call_start_response, client_ip_get
 from sessions.services import call_session_start, call_start_agent_resolve
 
 _ERROR_SCHEMA = inline_serializer(
@@ -104,11 +103,5 @@ class CallStartApi(APIView):
             origin=origin,
             client_ip=client_ip_get(request),
         )
-        body = {
-            "session_id": started.session.public_id,
-            "token": started.token,
-            "websocket_url": call_websocket_url(request, started.session.public_id, started.token),
-        }
-        if settings.ICE_SERVERS:
-            body["ice_servers"] = settings.ICE_SERVERS
+        body = call_start_response(request, started)
         return Response(self.OutputSerializer(body).data, status=status.HTTP_201_CREATED)

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass
+from dataclasses import fields as dataclass_fields
 from datetime import date, datetime, time, timedelta
 from urllib.parse import urlencode
 
@@ -37,6 +38,20 @@ def call_websocket_url(request, session_id: str, token: str) -> str:
     return f"{ws_base}/ws/{session_id}?{urlencode({'token': token})}"
 
 
+def call_start_response(request, started) -> dict:
+    """The start-call answer (``session_id``, ``token``, ``websocket_url``, and ``ice_servers``
+    when the server has any), the same from the API, the demo's backend and the dashboard.
+    ``started``: a ``sessions.services.StartedCall``."""
+    body = {
+        "session_id": started.session.public_id,
+        "token": started.token,
+        "websocket_url": call_websocket_url(request, started.session.public_id, started.token),
+    }
+    if settings.ICE_SERVERS:
+        body["ice_servers"] = settings.ICE_SERVERS
+    return body
+
+
 def client_ip_get(request) -> str | None:
     # DRF's rule (X-Forwarded-For only with NUM_PROXIES), so throttling and records agree.
     ident = BaseThrottle().get_ident(request)
@@ -61,29 +76,25 @@ def call_session_get(*, public_id: str) -> CallSession | None:
     return CallSession.objects.select_related("agent").filter(public_id=public_id).first()
 
 
+# CallSpec fields that come from the call, not from an agent field of the same name.
+_SPEC_FROM_CALL = {"session_id", "agent_id", "context"}
+
+
 def call_spec_build(session: CallSession) -> CallSpec:
-    """Everything a media worker needs to run this call, from the session and its agent."""
+    """Everything a media worker needs to run this call: the session, and each agent setting
+    by its name (a CallSpec field is the Agent field it carries; tests hold the two lists
+    together)."""
     agent = session.agent
+    settings_of_agent = {
+        spec_field.name: getattr(agent, spec_field.name)
+        for spec_field in dataclass_fields(CallSpec)
+        if spec_field.name not in _SPEC_FROM_CALL
+    }
     return CallSpec(
         session_id=session.public_id,
         agent_id=agent.public_id,
-        greeting=agent.greeting,
-        system_prompt=agent.system_prompt,
-        language=agent.language,
-        stt_engine=agent.stt_engine,
-        stt_model_path=agent.stt_model_path,
-        tts_engine=agent.tts_engine,
-        tts_voice=agent.tts_voice,
-        tts_speed=agent.tts_speed,
-        llm_model=agent.llm_model,
-        llm_temperature=agent.llm_temperature,
-        llm_max_tokens=agent.llm_max_tokens,
-        max_duration_seconds=agent.max_duration_seconds,
-        silence_timeout_seconds=agent.silence_timeout_seconds,
-        turn_detection=agent.turn_detection,
-        turn_silence_ms=agent.turn_silence_ms,
-        recording_enabled=agent.recording_enabled,
         context=dict(session.context),
+        **settings_of_agent,
     )
 
 

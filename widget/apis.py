@@ -9,7 +9,7 @@ from rest_framework.views import APIView
 
 from agents.selectors import agent_get_active, api_key_get_demo_secret
 from sessions.authentication import StartCallIpThrottle
-from sessions.selectors import call_websocket_url, client_ip_get
+from sessions.selectors import call_start_response, client_ip_get
 from sessions.services import call_session_start
 from thinnest_site.errors import ApplicationError, Forbidden
 from widget.demo import demo_available, demo_request_is_cross_site
@@ -46,9 +46,4 @@ class DemoStartCallApi(APIView):
             origin=request.headers.get("Origin", ""),
             client_ip=client_ip_get(request),
         )
-        body = {
-            "session_id": started.session.public_id,
-            "token": started.token,
-            "websocket_url": call_websocket_url(request, started.session.public_id, started.token),
-        }
-        return Response(body, status=status.HTTP_201_CREATED)
+        return Response(call_start_response(request, started), status=status.HTTP_201_CREATED)

@@ -333,3 +333,30 @@ def test_cors_never_allows_credentials(client, public_key):
 def test_cors_is_limited_to_the_start_call_endpoint(client, public_key):
     response = client.get("/api/schema/", headers={"Origin": SHOP_ORIGIN})
     assert "Access-Control-Allow-Origin" not in response.headers
+
+
+# --- one list of agent settings ---------------------------------------------------------------
+
+
+def test_every_call_spec_setting_is_an_agent_field_the_worker_gets(agent):
+    # A setting added to the CallSpec (what the media worker runs a call with) without an Agent
+    # field of that name, or the other way round, fails here: no list is copied by hand.
+    from dataclasses import fields
+
+    from agents.models import Agent
+    from sessions.selectors import call_spec_build
+    from voice.protocol import CallSpec
+
+    spec_fields = {f.name for f in fields(CallSpec)} - {"session_id", "agent_id", "context"}
+    agent_fields = {f.name for f in Agent._meta.get_fields()}
+    assert spec_fields <= agent_fields, spec_fields - agent_fields
+    session = CallSession.objects.create(agent=agent, token_nonce="n", context={"a": "b"})
+    spec = call_spec_build(session)
+    assert {name: getattr(spec, name) for name in spec_fields} == {
+        name: getattr(agent, name) for name in spec_fields
+    }
+    assert (spec.session_id, spec.agent_id, spec.context) == (
+        session.public_id,
+        agent.public_id,
+        {"a": "b"},
+    )

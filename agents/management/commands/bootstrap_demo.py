@@ -17,10 +17,11 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 
+from agents.keys import DEMO_SECRET_KEY_NAME
 from agents.models import ApiKey
 from agents.origins import normalize_origins
 from agents.selectors import agent_get_active, api_key_get_by_raw_key
-from agents.services import DEMO_SECRET_KEY_NAME, agent_create, api_key_create, api_key_update
+from agents.services import agent_create, api_key_create, api_key_update
 
 DEMO_PROMPT = (
     "You are the friendly voice assistant of {{company}}, a bakery. It opens at 8 am and closes "
