@@ -6,7 +6,6 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from django.conf import settings
 from django.http import Http404, HttpResponse, HttpResponseNotModified
 from django.utils.http import parse_etags
 from django.views.generic import TemplateView
@@ -25,7 +24,7 @@ class DemoPageView(TemplateView):
 
 # The embed scripts: what a customer's page loads with one <script> tag. widget.js carries the
 # SDK too, so the seed's single tag is enough; sdk.js alone is for custom call UIs.
-EMBED_DIR = Path(settings.BASE_DIR) / "static" / "embed"
+EMBED_DIR = Path(__file__).resolve().parent / "embed"
 EMBED_BUNDLES = {"sdk.js": ["sdk.js"], "widget.js": ["sdk.js", "widget.js"]}
 EMBED_VERSION = "1.0.0"
 

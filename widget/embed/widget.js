@@ -1,4 +1,4 @@
-/*! thinnest embed widget. Served at /widget.js after the SDK (static/embed/sdk.js): it is built on
+/*! thinnest embed widget. Served at /widget.js after the SDK (widget/embed/sdk.js): it is built on
  * ThinnestAI.createCall, not beside it.
  *
  *   ThinnestAI.init({ agentId, apiKey, position, theme, greeting, primaryColor, autoOpen, context,

@@ -1,6 +1,6 @@
 /**
- * The parts of the product's browser API (served at `/widget.js`: static/embed/sdk.js followed
- * by static/embed/widget.js) that this package uses. The product's scripts are the source of
+ * The parts of the product's browser API (served at `/widget.js`: widget/embed/sdk.js followed
+ * by widget/embed/widget.js) that this package uses. The product's scripts are the source of
  * truth; these declarations follow them.
  */
 
