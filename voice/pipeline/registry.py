@@ -32,7 +32,7 @@ def pipeline_preload() -> dict[str, int]:
         if settings.VOICE_PIPELINE not in _preloaded:
             timings: dict[str, int] = {}
             if settings.VOICE_PIPELINE == "conversation":
-                from voice.pipeline.conversation import engines_preload
+                from voice.pipeline.inference import engines_preload
 
                 timings = engines_preload()
             _preloaded[settings.VOICE_PIPELINE] = timings
