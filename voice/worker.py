@@ -523,7 +523,6 @@ class MediaWorker:
             await call.pc.close()
         if call.recorder:
             await self._store_recording(call)
-        self.calls.pop(call.session_id, None)
         stats = call.stats()
         logger.info(
             "call %s closed: %s (%.1f s in, %.1f s out)",
@@ -546,6 +545,9 @@ class MediaWorker:
             duration = session.duration_seconds or 0.0
         except Exception:
             logger.exception("call %s: could not record its end", call.session_id)
+        # Gone from this worker once recorded: whoever waits for the call to leave finds its
+        # record complete.
+        self.calls.pop(call.session_id, None)
         if call.detached_at is None:
             await self.send(
                 call.reply_to,
