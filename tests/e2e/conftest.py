@@ -8,6 +8,8 @@ SQLite file and on a private redis-server started here.
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import json
 import os
 import shutil
@@ -16,6 +18,7 @@ import sqlite3
 import subprocess
 import wave
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,6 +46,19 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.e2e)
             if not _only_loopback():
                 item.add_marker(skip)
+
+
+def in_own_loop(coroutine_function):
+    """An async test, run to its end on an event loop of its own in another thread: the sync
+    Playwright of the browser tests keeps a loop running in this thread for the whole session,
+    and asyncio refuses to start a second one here."""
+
+    @functools.wraps(coroutine_function)
+    def test(*args, **kwargs):
+        with ThreadPoolExecutor(1) as pool:
+            return pool.submit(asyncio.run, coroutine_function(*args, **kwargs)).result()
+
+    return test
 
 
 class Product(LocalProduct):

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.e2e.conftest import in_own_loop
 from thinnest_site import launch
 from thinnest_site.launch import LocalProduct, free_port
 
@@ -71,6 +72,7 @@ def greeting_product(tmp_path):
         yield product
 
 
+@in_own_loop
 async def test_a_receiver_that_never_answers_stalls_no_call(greeting_product):
     from voice.testing import WebSocketCaller
 
@@ -116,6 +118,7 @@ async def test_a_receiver_that_never_answers_stalls_no_call(greeting_product):
         receiver.close()
 
 
+@in_own_loop
 async def test_unanswered_sockets_of_the_public_key_do_not_lock_a_real_caller_out(tmp_path):
     import websockets
 
@@ -166,6 +169,7 @@ def test_one_address_gets_429_past_its_share_of_live_calls(greeting_product):
     assert json.loads(refused.value.read())["error"]["code"] == "concurrent_call_limit"
 
 
+@in_own_loop
 async def test_a_candidate_flood_leaves_memory_bounded_and_calls_working(greeting_product):
     import websockets
 

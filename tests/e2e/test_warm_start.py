@@ -12,6 +12,7 @@ import time
 
 import pytest
 
+from tests.e2e.conftest import in_own_loop
 from thinnest_site.launch import LocalProduct, start_call
 from voice.audio import resample
 
@@ -53,6 +54,7 @@ async def one_call(product: LocalProduct, question_48k) -> tuple[float, float]:
         await caller.close()
 
 
+@in_own_loop
 async def test_the_first_call_after_a_start_connects_and_answers_like_later_ones(tmp_path):
     from voice.engines import registry
 
