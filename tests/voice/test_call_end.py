@@ -23,10 +23,13 @@ from sessions.models import CallSession
 from sessions.routing import websocket_urlpatterns
 from sessions.services import call_session_start
 from tests.agents.test_webhooks import receiver  # noqa: F401 (fixture)
-from tests.voice.test_call_failures import loopback_only, receive_until  # noqa: F401
+from tests.voice.test_call_failures import (  # noqa: F401 (loopback_only: fixture)
+    loopback_only,
+    open_call,
+    receive_until,
+    say,
+)
 from thinnest_site.background import background_wait_idle
-from voice.audio import resample
-from voice.engines import registry
 from voice.pipeline.conversation import CLOSING_LINE
 from voice.testing import FakeBrowser
 from voice.worker import MediaWorker
@@ -61,19 +64,16 @@ async def test_the_worker_records_the_end_once_and_call_ended_has_the_closing_wo
     await worker.start()
     browser = FakeBrowser()
     session_id, token = await start_session(receiver.url)
-    ws = WebsocketCommunicator(URLRouter(websocket_urlpatterns), f"/ws/{session_id}?token={token}")
+    ws = None
     try:
-        assert (await ws.connect())[0]
-        offer = await receive_until(ws, "offer")
-        await ws.send_json_to({"type": "answer", "sdp": await browser.answer(offer["sdp"])})
-        await receive_until(ws, "call_started")
-        pcm, rate = registry.tts_get("piper").synthesize("That is all, thank you. Goodbye!")
-        browser.microphone.say(resample(pcm, rate, 48000))
+        ws = await open_call(session_id, token, browser)
+        say(browser, "That is all, thank you. Goodbye!")
         ended = await receive_until(ws, "call_ended", timeout=40)
         ended_at = time.monotonic()
         assert ended["reason"] == "agent_hangup" and ended["duration"] > 0
     finally:
-        await ws.disconnect()
+        if ws is not None:
+            await ws.disconnect()
         await browser.close()
         await worker.stop()
     assert background_wait_idle(15)

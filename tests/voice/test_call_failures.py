@@ -55,20 +55,31 @@ async def receive_until(ws: WebsocketCommunicator, kind: str, timeout: float = 3
     return await asyncio.wait_for(loop(), timeout)
 
 
+async def open_call(session_id: str, token: str, browser: FakeBrowser) -> WebsocketCommunicator:
+    """The call socket, answered by ``browser``, once its call has media (``call_started``)."""
+    ws = WebsocketCommunicator(URLRouter(websocket_urlpatterns), f"/ws/{session_id}?token={token}")
+    assert (await ws.connect())[0]
+    offer = await receive_until(ws, "offer")
+    await ws.send_json_to({"type": "answer", "sdp": await browser.answer(offer["sdp"])})
+    await receive_until(ws, "call_started")
+    return ws
+
+
+def say(browser: FakeBrowser, text: str) -> None:
+    pcm, rate = registry.tts_get("piper").synthesize(text)
+    browser.microphone.say(resample(pcm, rate, 48000))
+
+
 async def test_a_failing_llm_mid_call_is_apologized_for_and_recorded(monkeypatch):
     worker = MediaWorker(capacity=2)
     await worker.start()  # loads and warms the real models first
     monkeypatch.setattr(registry, "llm_get", lambda name="": FailingLlm())  # then it breaks
     browser = FakeBrowser()
     session_id, token = await start_session()
-    ws = WebsocketCommunicator(URLRouter(websocket_urlpatterns), f"/ws/{session_id}?token={token}")
+    ws = None
     try:
-        assert (await ws.connect())[0]
-        offer = await receive_until(ws, "offer")
-        await ws.send_json_to({"type": "answer", "sdp": await browser.answer(offer["sdp"])})
-        await receive_until(ws, "call_started")
-        pcm, rate = registry.tts_get("piper").synthesize("What time do you open on Saturday?")
-        browser.microphone.say(resample(pcm, rate, 48000))
+        ws = await open_call(session_id, token, browser)
+        say(browser, "What time do you open on Saturday?")
 
         error = await receive_until(ws, "error")
         assert error["code"] == "error"
@@ -77,7 +88,8 @@ async def test_a_failing_llm_mid_call_is_apologized_for_and_recorded(monkeypatch
         assert ended["reason"] == "error"
         assert browser.heard_seconds() > 1.0  # the apology was spoken before the end
     finally:
-        await ws.disconnect()
+        if ws is not None:
+            await ws.disconnect()
         await browser.close()
         await worker.stop()
     row = await database_sync_to_async(CallSession.objects.get)(public_id=session_id)
