@@ -504,7 +504,9 @@ class MediaWorker:
             call.recorder.discard()
 
     async def close_call(self, call: Call) -> None:
-        """Release everything the call holds, once, and record its media stats."""
+        """Close the call once: stop its conversation, record the end as soon as its last turn
+        is buffered (the caller is told then), and only after that release the peer and store
+        the recording, which can take a while."""
         if call.ended:
             return
         call.ended = True
@@ -515,14 +517,10 @@ class MediaWorker:
         await asyncio.gather(*(t for t in call.tasks if t is not current), return_exceptions=True)
         with contextlib.suppress(Exception):
             await call.pipeline.close()
-        # The pipeline records the reply a hang-up cut short as it closes; the store that the
-        # stats save queues below must find it in the buffer.
+        # The pipeline records the reply a hang-up cut short as it closes; the transcript store
+        # that the end queues below must find it in the buffer.
         await asyncio.gather(*list(call.turn_writes), return_exceptions=True)
         call.track.stop()
-        with contextlib.suppress(Exception):
-            await call.pc.close()
-        if call.recorder:
-            await self._store_recording(call)
         stats = call.stats()
         logger.info(
             "call %s closed: %s (%.1f s in, %.1f s out)",
@@ -545,9 +543,6 @@ class MediaWorker:
             duration = session.duration_seconds or 0.0
         except Exception:
             logger.exception("call %s: could not record its end", call.session_id)
-        # Gone from this worker once recorded: whoever waits for the call to leave finds its
-        # record complete.
-        self.calls.pop(call.session_id, None)
         if call.detached_at is None:
             await self.send(
                 call.reply_to,
@@ -559,3 +554,10 @@ class MediaWorker:
                     duration=duration,
                 ),
             )
+        with contextlib.suppress(Exception):
+            await call.pc.close()
+        if call.recorder:
+            await self._store_recording(call)
+        # Gone from this worker once all is stored: whoever waits for the call to leave finds
+        # its record and recording complete.
+        self.calls.pop(call.session_id, None)
