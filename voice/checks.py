@@ -38,7 +38,7 @@ def agent_settings_errors(agent: Any) -> dict[str, str]:
     if tts:
         errors["tts_voice" if agent.tts_voice else "tts_engine"] = tts
     try:
-        llm_path = _llm_path_without_joining(agent.llm_model)
+        llm_path = models.llm_model_path(agent.llm_model, join=False)
     except models.ModelUnavailable as exc:
         errors["llm_model"] = str(exc)
         llm_path = None
@@ -84,23 +84,6 @@ def _tts_error(engine: str, voice: str) -> str:
     except models.ModelUnavailable as exc:
         return str(exc)
     return ""
-
-
-def _llm_path_without_joining(name: str) -> Path | None:
-    """The GGUF an agent's LLM setting names, checked but not built: the packaged Qwen is joined
-    from its parts on first use (seconds of work that a form save must not do). None: packaged
-    parts that are present but not joined yet."""
-    hint = "Point LLM_MODEL_PATH (or the agent's LLM model) at a GGUF file."
-    if not name and settings.LLM_MODEL_PATH:
-        return models.existing(settings.LLM_MODEL_PATH, "LLM model", hint)
-    resolved = (name or settings.LLM_MODEL).strip()
-    if resolved == models.QWEN:
-        joined = Path(settings.MODEL_CACHE_DIR) / models.QWEN_MODEL.filename
-        if joined.exists():
-            return joined
-        models.QWEN_MODEL.part_paths()  # raises when a part is missing
-        return None
-    return models.llm_model_path(resolved)
 
 
 def _prompt_error(prompt: str, max_tokens: int, llm_path: Path | None) -> str:

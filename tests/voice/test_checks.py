@@ -8,6 +8,7 @@ from django.core.exceptions import ValidationError
 
 from agents.services import agent_create, agent_update
 from voice import checks
+from voice.engines import models
 
 pytestmark = pytest.mark.django_db
 
@@ -51,7 +52,7 @@ def test_a_prompt_far_over_the_context_window_is_refused(settings):
 
 
 def test_the_prompt_is_counted_with_the_models_own_vocabulary():
-    path = checks._llm_path_without_joining("smollm2")
+    path = models.llm_model_path("smollm2", join=False)
     text = "Croissants are baked every morning at six."
     counted = checks.count_tokens(text, path)
     assert 5 <= counted <= 15 and counted != (len(text) + 2) // 3

