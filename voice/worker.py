@@ -431,10 +431,13 @@ class MediaWorker:
             return
         call.live = True
         call.last_activity = time.monotonic()
+        first_start = call.media_started_at is None
+        if first_start:
+            # Before MEDIA_STARTED goes out: whoever hears of it must find the call counted.
+            call.media_started_at = call.last_activity
         await self.send(call.reply_to, protocol.media_started(call.session_id))
-        if call.media_started_at is not None:
+        if not first_start:
             return
-        call.media_started_at = call.last_activity
         try:
             await call.pipeline.start()
         except Exception as exc:
