@@ -15,7 +15,6 @@ import contextlib
 import json
 import logging
 import time
-from typing import Any
 from urllib.parse import parse_qs
 
 from channels.consumer import get_handler_name
@@ -23,8 +22,8 @@ from channels.exceptions import ChannelFull, StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
-from sessions.models import CallSession
-from sessions.selectors import call_spec_build
+from sessions import signaling
+from sessions.selectors import call_session_in_use, call_spec_build
 from sessions.services import (
     CallTokenError,
     call_resume_token_check,
@@ -35,6 +34,7 @@ from sessions.services import (
 )
 from thinnest_site.db import call_db
 from voice import protocol
+from voice.protocol import browser
 
 logger = logging.getLogger(__name__)
 
@@ -44,14 +44,6 @@ OFFER_RESEND_SECONDS = 1.0
 DISPATCH_TIMEOUT_SECONDS = 5.0
 DISPATCH_ATTEMPTS = 3
 SUPERVISE_INTERVAL_SECONDS = 0.5
-MAX_MESSAGE_BYTES = 64 * 1024
-# A browser gathers a handful of ICE candidates per call (Chromium: 2-10); more than this is a
-# flood, and each one would be relayed to the media worker.
-MAX_CANDIDATES_PER_CALL = 50
-MAX_CANDIDATE_CHARS = 1024
-# Messages a socket may send: a burst, then a steady rate. A real call sends a few dozen in all.
-MESSAGE_BURST = 60
-MESSAGES_PER_SECOND = 20.0
 # How long a message to the media worker may wait for room in its channel before it is dropped.
 WORKER_SEND_PATIENCE_SECONDS = 1.0
 
@@ -76,18 +68,16 @@ class CallConsumer(AsyncWebsocketConsumer):
         self.started = False
         self.finished = False
         self.dispatch_attempts = 0
-        self.dispatched_at = 0.0
-        self.authenticated_at = 0.0
-        self.last_heartbeat = 0.0
-        self.pending_candidates: list[dict] = []
-        self.candidates_received = 0
+        self.clock = signaling.CallSocketClock(
+            dispatch_timeout=DISPATCH_TIMEOUT_SECONDS,
+            heartbeat_timeout=protocol.HEARTBEAT_TIMEOUT_SECONDS,
+        )
+        self.candidates = signaling.CandidateRelay()
         # (reason, error) once the call is ending; told_browser once call_ended is sent.
         self.ending: tuple[str, tuple[str, str] | None] | None = None
         self.told_browser = False
-        self.offer_sent_at = 0.0
-        self.message_allowance = float(MESSAGE_BURST)
+        self.budget = signaling.MessageBudget()
         self.closing = False
-        self.allowance_at = time.monotonic()
         self.tasks: list[asyncio.Task] = []
         await self.accept()
 
@@ -132,31 +122,23 @@ class CallConsumer(AsyncWebsocketConsumer):
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if self.closing:
             return  # what a flooding client sent before it saw the close: drain it unread
-        if not self.allow_message():
+        if not self.budget.allow():
             # A flood: nothing a browser sends needs this rate. The call, if any, ends as failed.
-            await self.send_error("rate_limited", "Too many messages on this socket.")
+            await self.send_error(*signaling.RATE_LIMITED)
             if self.token and not self.finished:
-                await self.finish(
-                    protocol.REASON_ERROR,
-                    error=("rate_limited", "Too many messages on this socket."),
-                )
+                await self.finish(protocol.REASON_ERROR, error=signaling.RATE_LIMITED)
             else:
                 self.finished = True
                 await self.close(code=CLOSE_POLICY)
             self.closing = True
             return
-        if text_data is None or len(text_data) > MAX_MESSAGE_BYTES:
-            await self.send_error("invalid_message", "Messages must be JSON text of at most 64 KB.")
-            return
         try:
-            message = json.loads(text_data)
-        except (ValueError, RecursionError):
-            await self.send_error("invalid_message", "The message is not valid JSON.")
-            return
-        if not isinstance(message, dict) or not isinstance(message.get("type"), str):
-            await self.send_error("invalid_message", 'Messages are JSON objects with a "type".')
-            return
+            message = signaling.message_parse(text_data)
+            await self.on_message(message)
+        except signaling.InvalidMessage as exc:
+            await self.send_error("invalid_message", str(exc))
 
+    async def on_message(self, message: dict) -> None:
         kind = message["type"]
         if kind == "auth":
             await self.on_auth(message)
@@ -174,10 +156,7 @@ class CallConsumer(AsyncWebsocketConsumer):
             await self.send_error("unknown_message_type", f"Unknown message type '{kind[:40]}'.")
 
     async def on_auth(self, message: dict) -> None:
-        token = message.get("token")
-        if not isinstance(token, str) or not token:
-            await self.send_error("invalid_message", 'auth needs a "token" string.')
-            return
+        token = signaling.token_field(message, "auth")
         if self.token is not None:
             # Already authenticated with the token from the URL; the seed's code sends it again.
             if token != self.token:
@@ -188,10 +167,7 @@ class CallConsumer(AsyncWebsocketConsumer):
         await self.authenticate(token)
 
     async def on_resume(self, message: dict) -> None:
-        token = message.get("token")
-        if not isinstance(token, str) or not token:
-            await self.send_error("invalid_message", 'resume needs a "token" string.')
-            return
+        token = signaling.token_field(message, "resume")
         if self.token is not None:
             await self.send_error("already_authenticated", "This socket is already authenticated.")
             return
@@ -210,55 +186,36 @@ class CallConsumer(AsyncWebsocketConsumer):
         # The worker that holds the call answers with WORKER_ATTACHED and a new offer, or with
         # MEDIA_ENDED if the call is gone; silence ends it as a lost worker (supervise).
         self.worker = worker
-        self.authenticated_at = self.dispatched_at = self.last_heartbeat = time.monotonic()
+        now = time.monotonic()
+        self.clock.authenticated_at = self.clock.dispatched_at = self.clock.last_heartbeat = now
         await self.to_worker(protocol.call_resume(self.session_id, reply_to=self.channel_name))
         self.tasks.append(asyncio.create_task(self.supervise()))
 
     async def on_answer(self, message: dict) -> None:
-        sdp = message.get("sdp")
-        if not (
-            isinstance(sdp, dict)
-            and sdp.get("type") == "answer"
-            and isinstance(sdp.get("sdp"), str)
-        ):
-            await self.send_error(
-                "invalid_message", 'answer needs "sdp": {"type": "answer", "sdp": "..."}.'
-            )
-            return
+        sdp = signaling.answer_sdp(message)
         if self.offer is None:
             await self.send_error("unexpected_message", "No offer has been sent yet.")
             return
         if self.answered:
             return  # an answer to a re-sent offer; the first one counts
         self.answered = True
-        await self.to_worker(protocol.signal_answer(self.session_id, sdp=sdp["sdp"]))
-        pending, self.pending_candidates = self.pending_candidates, []
-        for candidate in pending:
-            await self.to_worker(protocol.signal_candidate(self.session_id, candidate=candidate))
+        await self.to_worker(protocol.signal_answer(self.session_id, sdp=sdp))
+        await self.candidates_to_worker(self.candidates.release())
 
     async def on_ice_candidate(self, message: dict) -> None:
-        candidate = candidate_validate(message.get("candidate"))
+        candidate = signaling.candidate_validate(message.get("candidate"))
         if candidate is None:
-            await self.send_error(
-                "invalid_message",
-                'ice-candidate needs a "candidate" object: {"candidate": "candidate:…" (at most '
-                f'{MAX_CANDIDATE_CHARS} characters), "sdpMid": string or null, '
-                '"sdpMLineIndex": 0-255 or null}.',
-            )
+            raise signaling.InvalidMessage(signaling.CANDIDATE_SHAPE)
+        try:
+            relay = self.candidates.add(candidate)
+        except signaling.TooManyCandidates as exc:
+            await self.send_error("too_many_candidates", str(exc))
             return
-        self.candidates_received += 1
-        if self.candidates_received > MAX_CANDIDATES_PER_CALL:
-            if self.candidates_received == MAX_CANDIDATES_PER_CALL + 1:
-                await self.send_error(
-                    "too_many_candidates",
-                    f"At most {MAX_CANDIDATES_PER_CALL} ICE candidates per call; the rest are "
-                    "ignored.",
-                )
-            return
-        if not self.answered:
-            self.pending_candidates.append(candidate)
-            return
-        await self.to_worker(protocol.signal_candidate(self.session_id, candidate=candidate))
+        await self.candidates_to_worker(relay)
+
+    async def candidates_to_worker(self, candidates: list[dict]) -> None:
+        for candidate in candidates:
+            await self.to_worker(protocol.signal_candidate(self.session_id, candidate=candidate))
 
     # --- authentication and dispatch -------------------------------------------------------------
 
@@ -267,14 +224,15 @@ class CallConsumer(AsyncWebsocketConsumer):
             session = await call_db(call_token_consume)(session_id=self.session_id, token=token)
         except CallTokenError as exc:
             code, text = exc.code, exc.message
-            if code == "token_used" and await self.session_in_use():
+            in_use = call_db(call_session_in_use)
+            if code == "token_used" and await in_use(public_id=self.session_id):
                 code, text = "session_in_use", "This call is already connected from another socket."
             await self.send_error(code, text)
             await self.close(code=CLOSE_AUTH_FAILED)
             return
         self.token = token
         self.token_nonce = session.token_nonce
-        self.authenticated_at = time.monotonic()
+        self.clock.authenticated_at = time.monotonic()
         self.spec = await call_db(call_spec_build)(session)
         if settings.MEDIA_WORKER_EMBEDDED:
             from voice.embedded import ensure_embedded_worker
@@ -283,16 +241,9 @@ class CallConsumer(AsyncWebsocketConsumer):
         await self.offer_call_to_workers()
         self.tasks.append(asyncio.create_task(self.supervise()))
 
-    @call_db
-    def session_in_use(self) -> bool:
-        return CallSession.objects.filter(
-            public_id=self.session_id,
-            status__in=[CallSession.Status.CONNECTING, CallSession.Status.ACTIVE],
-        ).exists()
-
     async def offer_call_to_workers(self) -> None:
         self.dispatch_attempts += 1
-        self.dispatched_at = time.monotonic()
+        self.clock.dispatched_at = time.monotonic()
         try:
             await self.channel_layer.send(
                 settings.MEDIA_DISPATCH_CHANNEL,
@@ -307,10 +258,7 @@ class CallConsumer(AsyncWebsocketConsumer):
             )
         except ChannelFull:
             # More calls wait for a worker than the channel holds: the workers are saturated.
-            await self.finish(
-                protocol.REASON_AT_CAPACITY,
-                error=("at_capacity", "All media workers are busy. Please try again in a moment."),
-            )
+            await self.finish(protocol.REASON_AT_CAPACITY, error=signaling.AT_CAPACITY)
 
     async def expire_unauthenticated(self) -> None:
         await asyncio.sleep(settings.CALL_AUTH_TIMEOUT_SECONDS)
@@ -322,56 +270,25 @@ class CallConsumer(AsyncWebsocketConsumer):
             await self.close(code=CLOSE_AUTH_TIMEOUT)
 
     async def supervise(self) -> None:
-        """Ends the call when its worker goes quiet, no worker takes it, or media never flows."""
         while not self.finished:
             await asyncio.sleep(SUPERVISE_INTERVAL_SECONDS)
-            now = time.monotonic()
-            if self.worker is None:
-                if now - self.dispatched_at > DISPATCH_TIMEOUT_SECONDS:
-                    await self.finish(
-                        protocol.REASON_ERROR,
-                        error=(
-                            "media_unavailable",
-                            "No media worker is available to take the call.",
-                        ),
-                    )
-            elif now - self.last_heartbeat > protocol.HEARTBEAT_TIMEOUT_SECONDS:
-                self.worker = None  # gone: nothing to tell it
-                await self.finish(
-                    protocol.REASON_ERROR,
-                    error=(
-                        "media_worker_lost",
-                        "The media server handling this call stopped responding.",
-                    ),
-                )
-            elif (
-                self.offer is not None
-                and not self.answered
-                and now - self.offer_sent_at > settings.CALL_ANSWER_TIMEOUT_SECONDS
-            ):
-                # Its worker holds a peer for it: a socket that never answers must let that go
-                # long before the connect timeout.
-                await self.finish(
-                    protocol.REASON_MEDIA_FAILED,
-                    error=(
-                        "answer_timeout",
-                        f"No answer to the offer within {settings.CALL_ANSWER_TIMEOUT_SECONDS:g} s.",
-                    ),
-                )
-            elif (
-                not self.started
-                and now - self.authenticated_at > settings.CALL_CONNECT_TIMEOUT_SECONDS
-            ):
-                await self.finish(
-                    protocol.REASON_MEDIA_FAILED,
-                    error=("connect_timeout", "The audio connection could not be established."),
-                )
+            overdue = self.clock.overdue(
+                time.monotonic(),
+                has_worker=self.worker is not None,
+                awaiting_answer=self.offer is not None and not self.answered,
+                started=self.started,
+            )
+            if overdue is not None:
+                reason, error = overdue
+                if error == signaling.MEDIA_WORKER_LOST:
+                    self.worker = None  # gone: nothing to tell it
+                await self.finish(reason, error=error)
 
     async def resend_offer(self) -> None:
         while not self.answered and not self.finished:
             await asyncio.sleep(OFFER_RESEND_SECONDS)
             if not self.answered and not self.finished and self.offer is not None:
-                await self.send_json({"type": "offer", "sdp": self.offer})
+                await self.send_json(browser.offer(self.offer))
 
     # --- media worker -> server (channel layer handlers) -----------------------------------------
 
@@ -384,7 +301,7 @@ class CallConsumer(AsyncWebsocketConsumer):
                 )
             return
         self.worker = message["worker"]
-        self.last_heartbeat = time.monotonic()
+        self.clock.last_heartbeat = time.monotonic()
 
     async def worker_rejected(self, message: dict) -> None:
         if self.finished or self.worker is not None:
@@ -392,24 +309,21 @@ class CallConsumer(AsyncWebsocketConsumer):
         if self.dispatch_attempts < DISPATCH_ATTEMPTS:
             await self.offer_call_to_workers()  # another worker may have room
             return
-        await self.finish(
-            protocol.REASON_AT_CAPACITY,
-            error=("at_capacity", "All media workers are busy. Please try again in a moment."),
-        )
+        await self.finish(protocol.REASON_AT_CAPACITY, error=signaling.AT_CAPACITY)
 
     async def worker_heartbeat(self, message: dict) -> None:
-        self.last_heartbeat = time.monotonic()
+        self.clock.last_heartbeat = time.monotonic()
 
     async def signal_offer(self, message: dict) -> None:
-        self.last_heartbeat = self.offer_sent_at = time.monotonic()
+        self.clock.last_heartbeat = self.clock.offer_sent_at = time.monotonic()
         self.offer = message["sdp"]
-        await self.send_json({"type": "offer", "sdp": self.offer})
+        await self.send_json(browser.offer(self.offer))
         self.tasks.append(asyncio.create_task(self.resend_offer()))
 
     async def signal_candidate(self, message: dict) -> None:
         if self.finished:
             return
-        await self.send_json({"type": "ice-candidate", "candidate": message["candidate"]})
+        await self.send_json(browser.ice_candidate(message["candidate"]))
 
     async def media_started(self, message: dict) -> None:
         if self.started or self.finished:
@@ -417,16 +331,14 @@ class CallConsumer(AsyncWebsocketConsumer):
         self.started = True
         if not self.resumed:
             await call_db(call_session_activate)(session_id=self.session_id)
-        event = {
-            "type": "call_started",
-            "session_id": self.session_id,
-            "resume_token": call_resume_token_issue(
-                session_id=self.session_id, token_nonce=self.token_nonce, worker=self.worker or ""
-            ),
-        }
-        if self.resumed:
-            event["resumed"] = True
-        await self.send_json(event)
+        resume_token = call_resume_token_issue(
+            session_id=self.session_id, token_nonce=self.token_nonce, worker=self.worker or ""
+        )
+        await self.send_json(
+            browser.call_started(
+                session_id=self.session_id, resume_token=resume_token, resumed=self.resumed
+            )
+        )
 
     async def call_taken_over(self, message: dict) -> None:
         """Another socket resumed this call (this one looked dead to the browser): let go."""
@@ -450,14 +362,7 @@ class CallConsumer(AsyncWebsocketConsumer):
         if self.ending is None:  # the worker's own decision (max duration, goodbye, a fault)
             self.finished = True
             reason = message.get("reason") or protocol.REASON_ERROR
-            error = None
-            if reason in (
-                protocol.REASON_ERROR,
-                protocol.REASON_MEDIA_FAILED,
-                protocol.REASON_AT_CAPACITY,
-            ):
-                error = (reason, message.get("message") or "The call failed on the media server.")
-            self.ending = (reason, error)
+            self.ending = (reason, signaling.worker_end_error(reason, message.get("message", "")))
         if message.get("recorded"):
             await self.tell_browser_ended(duration=float(message.get("duration") or 0.0))
         else:  # a worker that never held the call (it could not start it) recorded nothing
@@ -520,7 +425,7 @@ class CallConsumer(AsyncWebsocketConsumer):
         logger.info("call %s ended: %s", self.session_id, reason)
         if error:
             await self.send_error(*error)
-        await self.send_json({"type": "call_ended", "duration": duration, "reason": reason})
+        await self.send_json(browser.call_ended(duration=duration, reason=reason))
         await self.close(code=CLOSE_NORMAL if not error else CLOSE_FAILED)
 
     # --- helpers ---------------------------------------------------------------------------------
@@ -529,60 +434,15 @@ class CallConsumer(AsyncWebsocketConsumer):
         """Relay one of voice/protocol.py's messages to the call's worker. A full channel (the
         worker is behind) is waited out for a moment, then the message is dropped with a
         warning: it must not crash the socket."""
-        if self.worker is None:
-            return
-        kind = message["type"]
-        deadline = time.monotonic() + WORKER_SEND_PATIENCE_SECONDS
-        while True:
-            try:
-                await self.channel_layer.send(self.worker, message)
-                return
-            except ChannelFull:
-                if time.monotonic() > deadline:
-                    logger.warning(
-                        "call %s: worker channel full, %s dropped", self.session_id, kind
-                    )
-                    return
-                await asyncio.sleep(0.05)
-
-    def allow_message(self) -> bool:
-        # A token bucket; a library would be one more dependency for four lines.
-        now = time.monotonic()
-        self.message_allowance = min(
-            float(MESSAGE_BURST),
-            self.message_allowance + (now - self.allowance_at) * MESSAGES_PER_SECOND,
-        )
-        self.allowance_at = now
-        if self.message_allowance < 1:
-            return False
-        self.message_allowance -= 1
-        return True
+        if self.worker is not None and not await signaling.channel_send_patiently(
+            self.channel_layer, self.worker, message, patience=WORKER_SEND_PATIENCE_SECONDS
+        ):
+            logger.warning(
+                "call %s: worker channel full, %s dropped", self.session_id, message["type"]
+            )
 
     async def send_json(self, content: dict) -> None:
         await self.send(text_data=json.dumps(content))
 
     async def send_error(self, code: str, message: str) -> None:
-        await self.send_json({"type": "error", "code": code, "message": message})
-
-
-def candidate_validate(candidate: Any) -> dict | None:
-    """The fields of a browser's ``RTCIceCandidate`` JSON that the worker uses, or None when they
-    are not of the shape a browser sends (``candidate`` "" is the end-of-candidates marker)."""
-    if not isinstance(candidate, dict):
-        return None
-    text, mid, index = (
-        candidate.get("candidate", ""),
-        candidate.get("sdpMid"),
-        candidate.get("sdpMLineIndex"),
-    )
-    if not isinstance(text, str) or len(text) > MAX_CANDIDATE_CHARS:
-        return None
-    if text and not text.startswith(("candidate:", "a=candidate:")):
-        return None
-    if mid is not None and not (isinstance(mid, str) and len(mid) <= 64):
-        return None
-    if index is not None and not (
-        isinstance(index, int) and not isinstance(index, bool) and 0 <= index <= 255
-    ):
-        return None
-    return {"candidate": text, "sdpMid": mid, "sdpMLineIndex": index}
+        await self.send_json(browser.error(code, message))

@@ -80,6 +80,14 @@ def call_session_get(*, public_id: str) -> CallSession | None:
 _SPEC_FROM_CALL = {"session_id", "agent_id", "context"}
 
 
+def call_session_in_use(*, public_id: str) -> bool:
+    """Whether the call is connecting or live (a second socket with its token is refused)."""
+    return CallSession.objects.filter(
+        public_id=public_id,
+        status__in=[CallSession.Status.CONNECTING, CallSession.Status.ACTIVE],
+    ).exists()
+
+
 def call_spec_build(session: CallSession) -> CallSpec:
     """Everything a media worker needs to run this call: the session, and each agent setting
     by its name (a CallSpec field is the Agent field it carries; tests hold the two lists

@@ -12,7 +12,7 @@ import time
 import pytest
 from asgiref.sync import sync_to_async
 
-from sessions import consumers
+from sessions import consumers, signaling
 from sessions.models import CallSession
 from tests.sessions.test_call_consumer import (
     ANSWER,
@@ -42,7 +42,7 @@ async def test_a_candidate_flood_before_the_answer_is_capped_and_the_call_goes_o
         big = {**CANDIDATE, "candidate": CANDIDATE["candidate"] + " x" * 400}
         errors = []
         # Within the socket's message allowance: the candidate cap is what acts here.
-        for _ in range(consumers.MAX_CANDIDATES_PER_CALL + 5):
+        for _ in range(signaling.MAX_CANDIDATES_PER_CALL + 5):
             await ws.send_json_to({"type": "ice-candidate", "candidate": big})
         await ws.send_json_to({"type": "answer", "sdp": ANSWER})
         await worker.wait_for(protocol.SIGNAL_ANSWER)
@@ -57,7 +57,7 @@ async def test_a_candidate_flood_before_the_answer_is_capped_and_the_call_goes_o
         assert errors.count("too_many_candidates") == 1
         await asyncio.sleep(0.2)
         relayed = [m for m in worker.received if m["type"] == protocol.SIGNAL_CANDIDATE]
-        assert len(relayed) == consumers.MAX_CANDIDATES_PER_CALL
+        assert len(relayed) == signaling.MAX_CANDIDATES_PER_CALL
         await worker.tell(protocol.MEDIA_STARTED)
         await receive_until(ws, "call_started")
         await ws.send_json_to({"type": "hangup"})

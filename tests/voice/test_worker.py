@@ -25,6 +25,7 @@ from agents.services import agent_create
 from sessions.models import CallSession
 from sessions.services import call_session_start
 from voice import protocol
+from voice import call as call_module
 from voice import worker as worker_module
 from voice.ice import restrict_host_addresses
 from voice.protocol import CallSpec
@@ -348,7 +349,7 @@ def missing_model(spec, output, events):
 async def test_a_failing_pipeline_ends_its_call_and_the_worker_goes_on(
     worker, monkeypatch, factory, message
 ):
-    monkeypatch.setattr(worker_module, "pipeline_create", factory)
+    monkeypatch.setattr(call_module, "pipeline_create", factory)
     spec = await new_session()
     consumer, browser = StandInConsumer(spec), FakeBrowser()
     await consumer.open()

@@ -11,10 +11,10 @@ import logging
 
 import numpy as np
 
-from voice.browser_events import transcript_final
 from voice.engines.tts import EspeakTts
 from voice.pipeline.base import AudioOutput, CallEvents
-from voice.protocol import CallSpec
+from voice.protocol import CallSpec, browser
+from voice.protocol.browser import transcript_final
 
 logger = logging.getLogger(__name__)
 
@@ -66,7 +66,7 @@ class GreetingPipeline:
 
     def on_playback_start(self) -> None:
         self._speaking_since_ms = self.events.call_ms()
-        self.events.emit({"type": "agent_speaking"})
+        self.events.emit(browser.agent_speaking())
         self.events.emit(transcript_final("agent", self.text, "agent-1"))
 
     def on_playback_end(self) -> None:
@@ -80,7 +80,7 @@ class GreetingPipeline:
                 "end_ms": self.events.call_ms(),
             }
         )
-        self.events.emit({"type": "agent_listening"})
+        self.events.emit(browser.agent_listening())
 
     async def close(self) -> None:
         if self._task:

@@ -10,6 +10,7 @@ import numpy as np
 
 from voice.pipeline.base import AudioOutput
 from voice.pipeline.transcript import Transcript
+from voice.protocol import browser
 
 
 class SpeakingSignal:
@@ -27,7 +28,7 @@ class SpeakingSignal:
     def playback_started(self) -> None:
         if not self._announced:
             self._announced = True
-            self._emit({"type": "agent_speaking"})
+            self._emit(browser.agent_speaking())
 
     def playback_ended(self) -> None:
         if not self.producing:
@@ -41,7 +42,7 @@ class SpeakingSignal:
     def _finish(self) -> None:
         if self._announced:
             self._announced = False
-            self._emit({"type": "agent_listening"})
+            self._emit(browser.agent_listening())
 
 
 class Speech:

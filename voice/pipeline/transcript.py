@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from voice.browser_events import Role, UtteranceIds, transcript_final, transcript_partial
 from voice.pipeline.base import CallEvents
+from voice.protocol.browser import Role, UtteranceIds, transcript_final, transcript_partial
 
 
 class Transcript:

@@ -1,4 +1,6 @@
-"""Transcript events the browser gets, built in one place for every pipeline.
+"""The events the browser gets on the call socket (the seed's WebSocket protocol), typed once and
+built by these constructors, whoever sends them: the consumer (offer, call_started, call_ended,
+error) or a pipeline through its media worker (agent_speaking, transcript, ...).
 
 The seed's browser code appends a line for every ``transcript`` message, so each utterance is
 sent as ``transcript`` exactly once, final. Text in progress (the caller's words as they are
@@ -10,9 +12,81 @@ reply cut off before any of it was heard).
 
 from __future__ import annotations
 
-from typing import Literal, TypedDict
+from typing import Literal, NotRequired, TypedDict
 
 Role = Literal["user", "agent"]
+
+
+class OfferEvent(TypedDict):
+    type: Literal["offer"]
+    sdp: dict  # {"type": "offer", "sdp": str}
+
+
+class IceCandidateEvent(TypedDict):
+    type: Literal["ice-candidate"]
+    candidate: dict
+
+
+class CallStartedEvent(TypedDict):
+    type: Literal["call_started"]
+    session_id: str
+    resume_token: str
+    resumed: NotRequired[bool]
+
+
+class AgentSpeakingEvent(TypedDict):
+    type: Literal["agent_speaking"]
+
+
+class AgentListeningEvent(TypedDict):
+    type: Literal["agent_listening"]
+
+
+class CallEndedEvent(TypedDict):
+    type: Literal["call_ended"]
+    duration: float
+    reason: str
+
+
+class ErrorEvent(TypedDict):
+    type: Literal["error"]
+    code: str
+    message: str
+
+
+def offer(sdp: dict) -> OfferEvent:
+    return {"type": "offer", "sdp": sdp}
+
+
+def ice_candidate(candidate: dict) -> IceCandidateEvent:
+    return {"type": "ice-candidate", "candidate": candidate}
+
+
+def call_started(*, session_id: str, resume_token: str, resumed: bool) -> CallStartedEvent:
+    event: CallStartedEvent = {
+        "type": "call_started",
+        "session_id": session_id,
+        "resume_token": resume_token,
+    }
+    if resumed:
+        event["resumed"] = True
+    return event
+
+
+def agent_speaking() -> AgentSpeakingEvent:
+    return {"type": "agent_speaking"}
+
+
+def agent_listening() -> AgentListeningEvent:
+    return {"type": "agent_listening"}
+
+
+def call_ended(*, duration: float, reason: str) -> CallEndedEvent:
+    return {"type": "call_ended", "duration": duration, "reason": reason}
+
+
+def error(code: str, message: str) -> ErrorEvent:
+    return {"type": "error", "code": code, "message": message}
 
 
 class TranscriptEvent(TypedDict):
