@@ -1,8 +1,6 @@
 from __future__ import annotations
 
 import hmac
-from datetime import datetime
-from typing import TYPE_CHECKING
 
 from django.core.cache import cache
 from django.db.models import Count, Q, QuerySet
@@ -10,9 +8,6 @@ from django.db.models import Count, Q, QuerySet
 from agents.keys import DEMO_SECRET_KEY_NAME, PUBLIC_ORIGINS_CACHE_KEY, api_key_hash
 from agents.models import Agent, ApiKey, WebhookDelivery, WebhookEndpoint
 from agents.origins import origin_matches
-
-if TYPE_CHECKING:
-    from sessions.models import CallSession
 
 _PREFIX_LENGTH = 11  # "sk_" / "pk_" + 8 characters
 _PUBLIC_ORIGINS_TTL = 30
@@ -102,37 +97,3 @@ def webhook_delivery_list(*, agent: Agent, limit: int = 100) -> list[WebhookDeli
         .select_related("endpoint")
         .defer("payload")[:limit]
     )
-
-
-def webhook_call_data_build(*, session: CallSession, event: str) -> dict:
-    """What a call event tells the receiver: the call as the dashboard's JSON export shows it,
-    minus what only operators need (client IP, origin, media measurements)."""
-    ended = event == WebhookEndpoint.Event.CALL_ENDED
-    return {
-        "session_id": session.public_id,
-        "agent_id": session.agent.public_id,
-        "status": session.status,
-        "end_reason": session.end_reason,
-        "duration_seconds": session.duration_seconds,
-        "created_at": _iso(session.created_at),
-        "started_at": _iso(session.started_at),
-        "ended_at": _iso(session.ended_at),
-        "context": session.context,
-        "stats": session.stats if ended else {},
-        "transcript": [
-            {
-                "role": turn.role,
-                "text": turn.text,
-                "start_ms": turn.start_ms,
-                "end_ms": turn.end_ms,
-                "latency_ms": turn.latency_ms,
-            }
-            for turn in session.transcript.order_by("seq")
-        ]
-        if ended
-        else [],
-    }
-
-
-def _iso(moment: datetime | None) -> str | None:
-    return moment.isoformat() if moment else None

@@ -1,9 +1,8 @@
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.core.cache import cache
@@ -26,6 +25,7 @@ from agents.models import (
     new_webhook_event_id,
 )
 from agents.origins import normalize_origins
+from agents.selectors import webhook_endpoints_for_event
 from agents.webhooks import (
     DELIVERY_HEADER,
     EVENT_HEADER,
@@ -40,9 +40,6 @@ from agents.webhooks import (
 )
 from thinnest_site.errors import InvalidRequest
 from thinnest_site.ids import random_token
-
-if TYPE_CHECKING:
-    from sessions.models import CallSession
 
 # last_used_at is written at most this often per key, so a busy key costs no write per request.
 _LAST_USED_RESOLUTION = timedelta(seconds=60)
@@ -233,37 +230,38 @@ def _webhook_envelope(*, event_id: str, event: str, data: dict) -> dict:
     return {"id": event_id, "type": event, "created_at": timezone.now().isoformat(), "data": data}
 
 
-def webhook_event_emit(*, session: CallSession, event: str) -> list[WebhookDelivery]:
-    """Record ``event`` for each of the call's agent's endpoints that wants it, and queue the
-    sends for after the commit.
+def webhook_event_emit(
+    *, agent_id: int, event: str, subject_id: str, data: Callable[[], dict]
+) -> list[WebhookDelivery]:
+    """Record ``event`` about ``subject_id`` (a call's public id) for each of the agent's
+    endpoints that wants it, and queue the sends for after the commit.
 
-    Emitting again for the same call and event creates nothing: the delivery is unique per
-    (endpoint, event, call). ``call.ended`` is emitted when the transcript is stored, which the
-    media worker's end of the call queues after its last turn: it goes out complete, at once.
-    Only a worker taken for lost that hands its call in later stores it a second time; that
-    refreshes a delivery no attempt has sent yet."""
-    from agents.selectors import webhook_call_data_build, webhook_endpoints_for_event
+    ``data`` builds the event's ``data``; it is called once, and only when some endpoint wants
+    the event: building it costs queries, and most agents have no webhooks.
 
-    endpoints = webhook_endpoints_for_event(agent_id=session.agent_id, event=event)
+    Emitting again for the same subject and event creates nothing: the delivery is unique per
+    (endpoint, event, subject). It refreshes the data of a delivery no attempt has sent yet, so
+    that an event emitted again with more to tell goes out with it."""
+    endpoints = webhook_endpoints_for_event(agent_id=agent_id, event=event)
     if not endpoints:
         return []
-    data = webhook_call_data_build(session=session, event=event)
+    event_data = data()
     queued = []
     for endpoint in endpoints:
         event_id = new_webhook_event_id()
         delivery, created = WebhookDelivery.objects.get_or_create(
             endpoint=endpoint,
             event=event,
-            session_id=session.public_id,
+            session_id=subject_id,
             defaults={
                 "event_id": event_id,
-                "payload": _webhook_envelope(event_id=event_id, event=event, data=data),
+                "payload": _webhook_envelope(event_id=event_id, event=event, data=event_data),
             },
         )
         if not created:
             refreshed = WebhookDelivery.objects.filter(
                 pk=delivery.pk, status=WebhookDelivery.Status.PENDING, attempts=0
-            ).update(payload={**delivery.payload, "data": data})
+            ).update(payload={**delivery.payload, "data": event_data})
             if not refreshed:
                 continue
         queued.append(delivery)

@@ -165,9 +165,31 @@ def call_end_reasons() -> list[str]:
     return [reason for reason in reasons.distinct() if reason]
 
 
-def call_export_build(call: CallSession) -> dict:
-    """A call as one JSON document: what the dashboard shows, for archiving or analysis."""
-    return {
+# What only operators see: where a call came from, what failed, how its media went. A customer's
+# webhook receiver gets the call without them.
+_OPERATOR_ONLY = ("error_message", "origin", "client_ip", "media_stats")
+
+
+def call_document_build(*, call: CallSession, for_webhook: bool) -> dict:
+    """A call as one JSON document, built here only: the dashboard's export
+    (``for_webhook=False``, for archiving or analysis) and the ``data`` of the call's webhook
+    events (``for_webhook=True``).
+
+    The webhook form leaves out what only operators need, and keeps the shape the README's
+    Webhooks section promises receivers: ``agent_id``, turns without ``seq``, and empty ``stats``
+    until the transcript is stored (the export shows zeros, as it always has)."""
+    turns = [
+        {
+            "seq": turn.seq,
+            "role": turn.role,
+            "text": turn.text,
+            "start_ms": turn.start_ms,
+            "end_ms": turn.end_ms,
+            "latency_ms": turn.latency_ms,
+        }
+        for turn in call.transcript.order_by("seq")
+    ]
+    document = {
         "session_id": call.public_id,
         "agent": {"id": call.agent.public_id, "name": call.agent.name},
         "status": call.status,
@@ -176,24 +198,29 @@ def call_export_build(call: CallSession) -> dict:
         "origin": call.origin,
         "client_ip": call.client_ip,
         "context": call.context,
-        "created_at": call.created_at.isoformat(),
-        "started_at": call.started_at.isoformat() if call.started_at else None,
-        "ended_at": call.ended_at.isoformat() if call.ended_at else None,
+        "created_at": _iso(call.created_at),
+        "started_at": _iso(call.started_at),
+        "ended_at": _iso(call.ended_at),
         "duration_seconds": call.duration_seconds,
         "stats": CallStats.from_json(call.stats).as_json(),
         "media_stats": call.media_stats,
-        "transcript": [
-            {
-                "seq": t.seq,
-                "role": t.role,
-                "text": t.text,
-                "start_ms": t.start_ms,
-                "end_ms": t.end_ms,
-                "latency_ms": t.latency_ms,
-            }
-            for t in call.transcript.all()
-        ],
+        "transcript": turns,
     }
+    if not for_webhook:
+        return document
+    for name in _OPERATOR_ONLY:
+        del document[name]
+    agent = document.pop("agent")
+    return {
+        **document,
+        "agent_id": agent["id"],
+        "stats": document["stats"] if call.stats else {},
+        "transcript": [{key: turn[key] for key in turn if key != "seq"} for turn in turns],
+    }
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment else None
 
 
 class _PercentileCont(Aggregate):

@@ -20,7 +20,7 @@ from agents.origins import origin_for_record, origin_matches
 from agents.selectors import agent_get_active, api_key_allows_agent
 from agents.services import api_key_mark_used, webhook_event_emit
 from sessions.models import CallSession, TranscriptEntry
-from sessions.selectors import call_sessions_live
+from sessions.selectors import call_document_build, call_sessions_live
 from sessions.stats import CallStats
 from sessions.turn_buffer import turn_buffer_append, turn_buffer_read, turn_buffer_release
 from thinnest_site.errors import ApplicationError, Forbidden, InvalidRequest, NotFound
@@ -223,7 +223,7 @@ def call_session_activate(*, session_id: str) -> CallSession | None:
     ).update(status=CallSession.Status.ACTIVE, started_at=timezone.now())
     session = CallSession.objects.filter(public_id=session_id).first()
     if activated and session is not None:
-        webhook_event_emit(session=session, event=WebhookEndpoint.Event.CALL_STARTED)
+        _call_event_emit(session=session, event=WebhookEndpoint.Event.CALL_STARTED)
     return session
 
 
@@ -329,8 +329,24 @@ def call_transcript_store(*, session_id: str) -> CallSession:
     transaction.on_commit(lambda: turn_buffer_release(session_id))
     # Only calls that had a call.started (media flowed) get a call.ended.
     if session.status == CallSession.Status.ENDED:
-        webhook_event_emit(session=session, event=WebhookEndpoint.Event.CALL_ENDED)
+        _call_event_emit(session=session, event=WebhookEndpoint.Event.CALL_ENDED)
     return session
+
+
+def _call_event_emit(*, session: CallSession, event: str) -> None:
+    """Queue ``event`` for the webhooks of the call's agent, with the call's document as data.
+
+    A call has one delivery per endpoint and event, however often it is emitted. ``call.ended``
+    is emitted when the transcript is stored, which the media worker's end of the call queues
+    after its last turn: it goes out complete, at once. Only a worker taken for lost that hands
+    its call in later stores it a second time; that refreshes a delivery no attempt has sent
+    yet."""
+    webhook_event_emit(
+        agent_id=session.agent_id,
+        event=event,
+        subject_id=session.public_id,
+        data=lambda: call_document_build(call=session, for_webhook=True),
+    )
 
 
 # How long past its own limits a call may look alive before the finaliser ends it.

@@ -23,8 +23,8 @@ from sessions.models import CallSession
 from sessions.selectors import (
     CallFilters,
     call_analytics,
+    call_document_build,
     call_end_reasons,
-    call_export_build,
     calls_filter,
 )
 from sessions.stats import CallStats
@@ -231,7 +231,9 @@ def _ranged_file_response(request, handle, *, content_type: str, filename: str):
 @staff_required(perm=VIEW_CALLS)
 def call_export(request, public_id: str):
     call = get_object_or_404(CallSession.objects.select_related("agent"), public_id=public_id)
-    response = JsonResponse(call_export_build(call), json_dumps_params={"indent": 2})
+    response = JsonResponse(
+        call_document_build(call=call, for_webhook=False), json_dumps_params={"indent": 2}
+    )
     response["Content-Disposition"] = f'attachment; filename="{call.public_id}.json"'
     return response
 
