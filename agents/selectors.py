@@ -17,6 +17,28 @@ def agent_get_active(*, public_id: str) -> Agent | None:
     return Agent.objects.filter(public_id=public_id, is_active=True).first()
 
 
+def agent_get(*, public_id: str) -> Agent | None:
+    return Agent.objects.filter(public_id=public_id).first()
+
+
+def agent_list() -> QuerySet[Agent]:
+    return Agent.objects.order_by("name", "id")
+
+
+def agent_list_active() -> QuerySet[Agent]:
+    return Agent.objects.filter(is_active=True)
+
+
+def agent_list_for_api_key(*, api_key: ApiKey) -> QuerySet[Agent]:
+    """The agents a key's form offers: the active ones, and the key's own even when deactivated
+    (unlisted, a save would drop them without a word)."""
+    return Agent.objects.filter(Q(is_active=True) | Q(api_keys=api_key)).distinct()
+
+
+def agent_count() -> int:
+    return Agent.objects.count()
+
+
 def api_key_get_by_raw_key(raw_key: str) -> ApiKey | None:
     """The key a client presented, if it exists (revoked keys included: the caller decides)."""
     if len(raw_key) < _PREFIX_LENGTH + 1 or raw_key[2] != "_":
@@ -32,6 +54,28 @@ def api_key_get_by_prefix_or_key(value: str) -> ApiKey | None:
     if len(value) > _PREFIX_LENGTH:
         return api_key_get_by_raw_key(value)
     return ApiKey.objects.filter(prefix=value).first()
+
+
+def api_key_get(*, key_id: int, include_revoked: bool = False) -> ApiKey | None:
+    keys = ApiKey.objects.all() if include_revoked else ApiKey.objects.filter(revoked_at=None)
+    return keys.filter(pk=key_id).first()
+
+
+def api_key_list() -> QuerySet[ApiKey]:
+    """Every key, live ones first, newest first."""
+    return ApiKey.objects.prefetch_related("agents").order_by("revoked_at", "-created_at")
+
+
+def api_key_list_embeddable(*, agent: Agent | None) -> list[ApiKey]:
+    """The live public keys that may start ``agent`` and whose value is kept, so a snippet can
+    carry it (keys made before public values were kept have none)."""
+    if agent is None:
+        return []
+    return list(
+        ApiKey.objects.filter(kind=ApiKey.Kind.PUBLIC, revoked_at__isnull=True, agents=agent)
+        .exclude(public_value="")
+        .distinct()
+    )
 
 
 def api_key_allows_agent(*, api_key: ApiKey, agent: Agent) -> bool:
@@ -82,6 +126,14 @@ def webhook_endpoints_for_event(*, agent_id: int, event: str) -> list[WebhookEnd
     ]
 
 
+def webhook_endpoint_get(*, agent_public_id: str, endpoint_id: int) -> WebhookEndpoint | None:
+    return (
+        WebhookEndpoint.objects.select_related("agent")
+        .filter(pk=endpoint_id, agent__public_id=agent_public_id)
+        .first()
+    )
+
+
 def webhook_endpoint_list(*, agent: Agent) -> QuerySet[WebhookEndpoint]:
     return agent.webhooks.annotate(
         delivery_count=Count("deliveries"),
@@ -96,4 +148,12 @@ def webhook_delivery_list(*, agent: Agent, limit: int = 100) -> list[WebhookDeli
         WebhookDelivery.objects.filter(endpoint__agent=agent)
         .select_related("endpoint")
         .defer("payload")[:limit]
+    )
+
+
+def webhook_delivery_get(*, agent_public_id: str, delivery_id: int) -> WebhookDelivery | None:
+    return (
+        WebhookDelivery.objects.select_related("endpoint__agent")
+        .filter(pk=delivery_id, endpoint__agent__public_id=agent_public_id)
+        .first()
     )

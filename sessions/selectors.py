@@ -8,11 +8,12 @@ from urllib.parse import urlencode
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import Aggregate, Avg, Count, F, FloatField, Q
+from django.db.models import Aggregate, Avg, Count, F, FloatField, Q, QuerySet
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 from rest_framework.throttling import BaseThrottle
 
+from agents.models import Agent
 from sessions.models import CallSession, TranscriptEntry
 from sessions.stats import CallStats
 from voice.protocol import CallSpec
@@ -73,7 +74,18 @@ def call_sessions_live(**filters):
 
 
 def call_session_get(*, public_id: str) -> CallSession | None:
-    return CallSession.objects.select_related("agent").filter(public_id=public_id).first()
+    return (
+        CallSession.objects.select_related("agent", "api_key").filter(public_id=public_id).first()
+    )
+
+
+def call_transcript_list(*, call: CallSession) -> list[TranscriptEntry]:
+    return list(call.transcript.order_by("seq"))
+
+
+def agent_list_with_call_count() -> QuerySet[Agent]:
+    """Agents, active ones first, each with ``call_count``: how many calls it has had."""
+    return Agent.objects.annotate(call_count=Count("calls")).order_by("-is_active", "name")
 
 
 # CallSpec fields that come from the call, not from an agent field of the same name.

@@ -148,6 +148,26 @@ def call_session_start(
     return StartedCall(session=session, token=token)
 
 
+def call_session_start_from_dashboard(
+    *,
+    agent: Agent,
+    user_name: str,
+    context: Any = None,
+    origin: str = "",
+    client_ip: str | None = None,
+) -> StartedCall:
+    """A test call from the agent's dashboard page. No API key: the staff login is the
+    credential. ``context`` is what the staff user filled in for the prompt's placeholders,
+    checked as a start-call request's is; it may replace the default ``user_name``, while
+    ``source`` always says where the call came from."""
+    if not agent.is_active:
+        raise ApplicationError("This agent is deactivated.", code="agent_inactive", status_code=409)
+    context = {"user_name": user_name, **call_context_validate(context), "source": "dashboard"}
+    return call_session_start(
+        agent=agent, api_key=None, context=context, origin=origin, client_ip=client_ip
+    )
+
+
 def call_token_consume(*, session_id: str, token: str) -> CallSession:
     """Redeem a call token for its session, exactly once, within its lifetime.
 

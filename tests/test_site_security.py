@@ -1,7 +1,7 @@
 """What protects the site itself, apart from the call API: private files in VAR_DIR, login
 throttling on both login pages, secure cookies and HSTS behind HTTPS, and a 400 for a body in a
 charset nobody can decode (issue 10, parts 6 and 8; the dashboard's permissions are in
-tests/test_dashboard.py, secret keys in the admin in tests/agents/test_admin.py)."""
+tests/dashboard/test_access.py, secret keys in the admin in tests/agents/test_admin.py)."""
 
 from __future__ import annotations
 

@@ -86,6 +86,7 @@ INSTALLED_APPS = [
     "sessions.apps.CallSessionsConfig",
     "voice",
     "widget",
+    "dashboard",
     "axes",  # login throttling (the Security section below); last, as its docs ask
 ]
 

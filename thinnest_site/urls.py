@@ -6,7 +6,7 @@ urlpatterns = [
     path("", include("sessions.urls")),
     path("", include("widget.urls")),
     path("admin/", admin.site.urls),
-    path("dashboard/", include("thinnest_site.dashboard_urls")),
+    path("dashboard/", include("dashboard.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularRedocView.as_view(url_name="schema"), name="api-docs"),
 ]

@@ -1,5 +1,5 @@
 // The embed page: snippets filled with the chosen agent, key and options, and a live widget
-// preview. The server renders the same snippets first (agents/views.py embed_snippets); the
+// preview. The server renders the same snippets first (dashboard/views/embed.py embed_snippets); the
 // builders are plain functions so that tests can run them under node and compare.
 const thinnestEmbedSnippets = (function () {
   // A JavaScript string literal that is also safe inside an HTML <script> element: JSON's

@@ -1,17 +1,22 @@
-"""Dashboard pages for an agent's webhooks and their delivery log (server-rendered, staff with the
-webhook endpoint permissions only: thinnest_site/dashboard.py)."""
+"""An agent's webhooks: its endpoints, a test event, and the delivery log with its payloads."""
 
 from __future__ import annotations
 
 import json
 
 from django.contrib import messages
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from agents.forms import WebhookEndpointForm
-from agents.models import Agent, WebhookDelivery, WebhookEndpoint
-from agents.selectors import webhook_delivery_list, webhook_endpoint_list
+from agents.models import WebhookEndpoint
+from agents.selectors import (
+    agent_get,
+    webhook_delivery_get,
+    webhook_delivery_list,
+    webhook_endpoint_get,
+    webhook_endpoint_list,
+)
 from agents.services import (
     webhook_delivery_redeliver,
     webhook_endpoint_create,
@@ -19,14 +24,16 @@ from agents.services import (
     webhook_test_send,
 )
 from agents.webhooks import DELIVERY_HEADER, EVENT_HEADER, SIGNATURE_HEADER
-from thinnest_site.dashboard import staff_required
+from dashboard.access import staff_required
+from dashboard.forms import WebhookEndpointForm
+from dashboard.shortcuts import or_404
 from thinnest_site.errors import ApplicationError
 
 
 @staff_required(perm="agents.view_webhookendpoint", post_perm="agents.add_webhookendpoint")
 def webhook_list(request, public_id: str):
     """The agent's endpoints, a form to add one, and the latest deliveries."""
-    agent = get_object_or_404(Agent, public_id=public_id)
+    agent = or_404(agent_get(public_id=public_id))
     form = WebhookEndpointForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
@@ -52,9 +59,7 @@ def webhook_list(request, public_id: str):
 
 
 def _endpoint_get(public_id: str, endpoint_id: int) -> WebhookEndpoint:
-    return get_object_or_404(
-        WebhookEndpoint.objects.select_related("agent"), pk=endpoint_id, agent__public_id=public_id
-    )
+    return or_404(webhook_endpoint_get(agent_public_id=public_id, endpoint_id=endpoint_id))
 
 
 @staff_required(perm="agents.delete_webhookendpoint")
@@ -71,7 +76,7 @@ def webhook_delete(request, public_id: str, endpoint_id: int):
             "title": f"Delete the webhook to {endpoint.url}?",
             "body": "No more events go to this URL, and its delivery log is deleted with it.",
             "action": "Delete",
-            "cancel_url": f"/dashboard/agents/{public_id}/webhooks/",
+            "cancel_url": reverse("dashboard:webhook_list", args=[public_id]),
             "nav": "agents",
         },
     )
@@ -90,11 +95,7 @@ def webhook_test(request, public_id: str, endpoint_id: int):
 
 @staff_required(perm="agents.view_webhookendpoint")
 def webhook_delivery_detail(request, public_id: str, delivery_id: int):
-    delivery = get_object_or_404(
-        WebhookDelivery.objects.select_related("endpoint__agent"),
-        pk=delivery_id,
-        endpoint__agent__public_id=public_id,
-    )
+    delivery = or_404(webhook_delivery_get(agent_public_id=public_id, delivery_id=delivery_id))
     return render(
         request,
         "dashboard/webhook_delivery.html",
@@ -116,9 +117,7 @@ def webhook_delivery_detail(request, public_id: str, delivery_id: int):
 @require_POST
 @staff_required(perm="agents.change_webhookendpoint")
 def webhook_redeliver(request, public_id: str, delivery_id: int):
-    delivery = get_object_or_404(
-        WebhookDelivery, pk=delivery_id, endpoint__agent__public_id=public_id
-    )
+    delivery = or_404(webhook_delivery_get(agent_public_id=public_id, delivery_id=delivery_id))
     try:
         webhook_delivery_redeliver(delivery=delivery)
     except ApplicationError as exc:

@@ -1,11 +1,11 @@
-"""Dashboard pages for calls: history, one call, exports, analytics (server-rendered, staff only)."""
+"""Calls: the history with its filters and transcript search, one call's page and recording, and
+the exports (one call as JSON, the filtered list as CSV)."""
 
 from __future__ import annotations
 
 import csv
 import json
 import re
-from datetime import date, timedelta
 
 from django.core.paginator import Paginator
 from django.http import (
@@ -15,31 +15,23 @@ from django.http import (
     JsonResponse,
     StreamingHttpResponse,
 )
-from django.shortcuts import get_object_or_404, render
-from django.utils import timezone
+from django.shortcuts import render
 
-from agents.models import Agent
+from agents.selectors import agent_list
+from dashboard.access import VIEW_CALLS, staff_required
+from dashboard.shortcuts import date_param, or_404
 from sessions.models import CallSession
 from sessions.selectors import (
     CallFilters,
-    call_analytics,
     call_document_build,
     call_end_reasons,
+    call_session_get,
+    call_transcript_list,
     calls_filter,
 )
 from sessions.stats import CallStats
-from thinnest_site.dashboard import staff_required
 
 PAGE_SIZE = 50
-VIEW_CALLS = "call_sessions.view_callsession"
-MAX_ANALYTICS_DAYS = 366
-
-
-def _date(value: str | None) -> date | None:
-    try:
-        return date.fromisoformat(value) if value else None
-    except ValueError:
-        return None
 
 
 def _filters(request) -> CallFilters:
@@ -48,25 +40,9 @@ def _filters(request) -> CallFilters:
         agent=get.get("agent", ""),
         status=get.get("status", "") if get.get("status") in CallSession.Status.values else "",
         end_reason=get.get("end_reason", ""),
-        date_from=_date(get.get("from")),
-        date_to=_date(get.get("to")),
+        date_from=date_param(get.get("from")),
+        date_to=date_param(get.get("to")),
         q=get.get("q", "")[:200],
-    )
-
-
-@staff_required
-def overview(request):
-    # Where every login lands, so any staff user may open it; the call figures only with the
-    # permission that the call pages need.
-    figures, recent = None, []
-    if request.user.has_perm(VIEW_CALLS):
-        today = timezone.localdate()
-        figures = call_analytics(date_from=today - timedelta(days=6), date_to=today)
-        recent = calls_filter(CallFilters())[:10]
-    return render(
-        request,
-        "dashboard/overview.html",
-        {"figures": figures, "recent": recent, "agents": Agent.objects.count(), "nav": "home"},
     )
 
 
@@ -82,7 +58,7 @@ def call_list(request):
         {
             "page": page,
             "filters": filters,
-            "agents": Agent.objects.order_by("name"),
+            "agents": agent_list(),
             "statuses": CallSession.Status.values,
             "end_reasons": call_end_reasons(),
             "query": query.urlencode(),
@@ -159,10 +135,8 @@ def call_list_csv(request):
 
 @staff_required(perm=VIEW_CALLS)
 def call_detail(request, public_id: str):
-    call = get_object_or_404(
-        CallSession.objects.select_related("agent", "api_key"), public_id=public_id
-    )
-    transcript = list(call.transcript.all())
+    call = or_404(call_session_get(public_id=public_id))
+    transcript = call_transcript_list(call=call)
     return render(
         request,
         "dashboard/call_detail.html",
@@ -179,7 +153,9 @@ def call_detail(request, public_id: str):
 @staff_required(perm=VIEW_CALLS)
 def call_recording(request, public_id: str):
     """The recording, to staff only: recordings are never served from a public URL."""
-    call = get_object_or_404(CallSession.objects.exclude(recording=""), public_id=public_id)
+    call = or_404(call_session_get(public_id=public_id))
+    if not call.recording:
+        raise Http404("This call has no recording.")
     try:
         handle = call.recording.open("rb")
     except FileNotFoundError as exc:
@@ -230,37 +206,9 @@ def _ranged_file_response(request, handle, *, content_type: str, filename: str):
 
 @staff_required(perm=VIEW_CALLS)
 def call_export(request, public_id: str):
-    call = get_object_or_404(CallSession.objects.select_related("agent"), public_id=public_id)
+    call = or_404(call_session_get(public_id=public_id))
     response = JsonResponse(
         call_document_build(call=call, for_webhook=False), json_dumps_params={"indent": 2}
     )
     response["Content-Disposition"] = f'attachment; filename="{call.public_id}.json"'
     return response
-
-
-@staff_required(perm=VIEW_CALLS)
-def analytics(request):
-    today = timezone.localdate()
-    date_to = _date(request.GET.get("to")) or today
-    date_from = _date(request.GET.get("from")) or date_to - timedelta(days=29)
-    error = ""
-    if date_from > date_to or (date_to - date_from).days >= MAX_ANALYTICS_DAYS:
-        error = f"Choose a range of 1 to {MAX_ANALYTICS_DAYS} days, oldest first."
-        date_from, date_to = today - timedelta(days=29), today
-    agent = request.GET.get("agent", "")
-    figures = call_analytics(date_from=date_from, date_to=date_to, agent=agent)
-    return render(
-        request,
-        "dashboard/analytics.html",
-        {
-            "figures": figures,
-            "figures_json": json.dumps(figures, default=str),
-            "date_from": date_from,
-            "date_to": date_to,
-            "agent": agent,
-            "agents": Agent.objects.order_by("name"),
-            "error": error,
-            "nav": "analytics",
-        },
-        status=400 if error else 200,
-    )

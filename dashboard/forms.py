@@ -1,13 +1,16 @@
+"""The dashboard's forms: each checks what a person typed and shows every error beside its field;
+the services check the same rules again when they save."""
+
 from __future__ import annotations
 
 from typing import Any
 
 from django import forms
 from django.conf import settings
-from django.db.models import Q
 
 from agents.models import Agent, ApiKey, WebhookEndpoint
 from agents.origins import normalize_origin
+from agents.selectors import agent_list_active, agent_list_for_api_key
 from agents.webhooks import WebhookUrlError, webhook_url_check
 from thinnest_site.errors import InvalidRequest
 
@@ -84,7 +87,7 @@ class ApiKeyForm(forms.Form):
     kind = forms.ChoiceField(choices=ApiKey.Kind.choices, widget=forms.RadioSelect)
     name = forms.CharField(max_length=120, required=False)
     agents = forms.ModelMultipleChoiceField(
-        queryset=Agent.objects.filter(is_active=True),
+        queryset=agent_list_active(),
         required=False,
         widget=forms.CheckboxSelectMultiple,
         help_text="A public key must name at least one; a secret key with none may start any.",
@@ -126,11 +129,7 @@ class ApiKeyForm(forms.Form):
         super().__init__(*args, **kwargs)
         if api_key is not None:
             del self.fields["kind"]
-            # The key's own agents stay listed even when deactivated: unlisted, a save would
-            # drop them without a word.
-            self.fields["agents"].queryset = Agent.objects.filter(
-                Q(is_active=True) | Q(api_keys=api_key)
-            ).distinct()
+            self.fields["agents"].queryset = agent_list_for_api_key(api_key=api_key)
 
     def key_kind(self) -> str:
         return self.api_key.kind if self.api_key else self.cleaned_data.get("kind", "")
