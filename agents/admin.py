@@ -8,6 +8,7 @@ from django.utils.cache import add_never_cache_headers
 
 from agents.models import Agent, ApiKey, WebhookDelivery, WebhookEndpoint
 from agents.services import api_key_create, api_key_revoke, api_key_rules_check, api_key_update
+from agents.settings_fields import AGENT_SETTINGS_SECTIONS
 from agents.webhooks import WebhookUrlError, webhook_url_check
 from thinnest_site.errors import InvalidRequest
 
@@ -19,18 +20,8 @@ class AgentAdmin(admin.ModelAdmin):
     search_fields = ["name", "public_id"]
     readonly_fields = ["public_id", "created_at", "updated_at"]
     fieldsets = [
-        (None, {"fields": ["public_id", "name", "is_active", "language"]}),
-        ("Conversation", {"fields": ["system_prompt", "greeting"]}),
-        ("End of turn", {"fields": ["turn_detection", "turn_silence_ms"]}),
-        (
-            "Voice",
-            {"fields": ["stt_engine", "stt_model_path", "tts_engine", "tts_voice", "tts_speed"]},
-        ),
-        ("Language model", {"fields": ["llm_model", "llm_temperature", "llm_max_tokens"]}),
-        (
-            "Limits and recording",
-            {"fields": ["max_duration_seconds", "silence_timeout_seconds", "recording_enabled"]},
-        ),
+        (None, {"fields": ["public_id", "is_active"]}),
+        *((title, {"fields": list(names)}) for title, names in AGENT_SETTINGS_SECTIONS),
         ("Timestamps", {"fields": ["created_at", "updated_at"]}),
     ]
 

@@ -11,28 +11,9 @@ from django.conf import settings
 from agents.models import Agent, ApiKey, WebhookEndpoint
 from agents.origins import normalize_origin
 from agents.selectors import agent_list_active, agent_list_for_api_key
+from agents.settings_fields import AGENT_SETTINGS_FIELDS, AGENT_SETTINGS_SECTIONS
 from agents.webhooks import WebhookUrlError, webhook_url_check
 from thinnest_site.errors import InvalidRequest
-
-AGENT_FIELDS = [
-    "name",
-    "system_prompt",
-    "greeting",
-    "language",
-    "stt_engine",
-    "stt_model_path",
-    "tts_engine",
-    "tts_voice",
-    "tts_speed",
-    "llm_model",
-    "llm_temperature",
-    "llm_max_tokens",
-    "max_duration_seconds",
-    "silence_timeout_seconds",
-    "turn_detection",
-    "turn_silence_ms",
-    "recording_enabled",
-]
 
 
 class AgentForm(forms.ModelForm):
@@ -42,7 +23,7 @@ class AgentForm(forms.ModelForm):
 
     class Meta:
         model = Agent
-        fields = AGENT_FIELDS
+        fields = AGENT_SETTINGS_FIELDS
         widgets = {
             "system_prompt": forms.Textarea(attrs={"rows": 6}),
             "greeting": forms.Textarea(attrs={"rows": 2}),
@@ -53,6 +34,11 @@ class AgentForm(forms.ModelForm):
         self.catalog = catalog
         if catalog:
             self._offer(catalog)
+
+    def sections(self) -> list[tuple[str, list[forms.BoundField]]]:
+        """The fields in the sections of the settings list, for the page to lay out in order: a
+        setting added to the list shows up without a template change."""
+        return [(title, [self[name] for name in names]) for title, names in AGENT_SETTINGS_SECTIONS]
 
     def _offer(self, catalog: dict[str, Any]) -> None:
         for name, kind, datalist_field in (
