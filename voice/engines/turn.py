@@ -1,8 +1,9 @@
-"""End-of-turn detection from the audio: Smart Turn v3 (pipecat's model), run with onnxruntime.
+"""End-of-turn detection from the audio: Smart Turn v3 (pipecat's model), run with onnxruntime,
+and the table from an agent's ``turn_detection`` to its detector.
 
 Silence alone cannot tell "I'd like to book a table for... two" from a finished sentence; Smart
 Turn listens to the intonation and rhythm of the last 8 seconds and says whether the turn sounds
-complete.
+complete. One engine, so one module; it becomes a package like stt/ and tts/ with its second.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ from pathlib import Path
 from typing import Protocol
 
 import numpy as np
-import onnxruntime
+
+from voice.engines.models import package_dir
 
 SAMPLE_RATE = 16000
 WINDOW_SECONDS = 8  # the model sees the last 8 s, zero-padded in front when shorter
@@ -23,6 +25,15 @@ class TurnDetector(Protocol):
     """Shared by the calls of a process; ``complete_probability`` may run in several threads."""
 
     def complete_probability(self, pcm16k: np.ndarray) -> float: ...
+
+
+class TurnDetectorEngine(TurnDetector, Protocol):
+    """A detector class as TURN_DETECTORS holds it."""
+
+    @classmethod
+    def from_setting(cls) -> TurnDetector:
+        """The loaded model (the registry keeps one per process)."""
+        ...
 
 
 def _load_feature_extractor(path: Path) -> Callable[..., np.ndarray]:
@@ -41,6 +52,8 @@ class SmartTurn:
     """Smart Turn v3. One per process: onnxruntime sessions are thread-safe."""
 
     def __init__(self, model_path: str, features_path: str, *, threads: int = 1) -> None:
+        import onnxruntime  # here, not at the top: the system check imports the table at start
+
         self._features = _load_feature_extractor(Path(features_path))
         options = onnxruntime.SessionOptions()
         options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
@@ -59,3 +72,24 @@ class SmartTurn:
         features = self._features(audio, do_normalize=True)[np.newaxis]
         (probability,) = self.session.run(None, {"input_features": features})
         return float(np.asarray(probability).reshape(-1)[0])
+
+    @staticmethod
+    def files_dir() -> Path:
+        """Smart Turn v3 ships inside the pipecat-ai wheel (installed --no-deps: only its files
+        are used, pipecat itself is never imported)."""
+        return package_dir("pipecat") / "audio" / "turn" / "smart_turn"
+
+    @classmethod
+    def from_setting(cls) -> SmartTurn:
+        directory = cls.files_dir()
+        return cls(
+            str(directory / "data" / "smart-turn-v3.2-cpu.onnx"),
+            str(directory / "_whisper_features.py"),
+        )
+
+
+# None: silence alone decides (turn_silence_ms), no model to load.
+TURN_DETECTORS: dict[str, type[TurnDetectorEngine] | None] = {
+    "silence": None,
+    "smart_turn": SmartTurn,
+}

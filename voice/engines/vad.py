@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import onnxruntime
 
+from voice.engines.models import package_dir
+
 WINDOW = 512  # samples at 16 kHz: 32 ms, the window the model was trained on
 _CONTEXT = 64  # samples of the previous window the model expects in front of each one
 
@@ -19,6 +21,10 @@ class SileroModel:
         self.session = onnxruntime.InferenceSession(
             path, options, providers=["CPUExecutionProvider"]
         )
+
+    @classmethod
+    def from_setting(cls) -> SileroModel:
+        return cls(str(package_dir("silero_vad") / "data" / "silero_vad_16k_op15.onnx"))
 
 
 class SileroVad:

@@ -11,7 +11,7 @@ import logging
 
 import numpy as np
 
-from voice.engines.tts import EspeakTts
+from voice.engines.tts.espeak import EspeakTts
 from voice.pipeline.base import AudioOutput, CallEvents
 from voice.protocol import CallSpec, browser
 from voice.protocol.browser import transcript_final

@@ -16,7 +16,7 @@ from functools import cache
 import numpy as np
 from django.conf import settings
 
-from voice.engines import registry
+from voice.engines import defaults, registry
 from voice.engines.vad import WINDOW
 from voice.protocol import CallSpec
 
@@ -45,13 +45,13 @@ def engines_preload(spec: CallSpec | None = None, *, warm: bool = True) -> dict[
     stt = timed(
         "stt",
         lambda: registry.stt_get(
-            spec.stt_engine if spec else "whisper", spec.stt_model_path if spec else ""
+            spec.stt_engine if spec else defaults.STT_ENGINE, spec.stt_model_path if spec else ""
         ),
     )
     tts = timed(
         "tts",
         lambda: registry.tts_get(
-            spec.tts_engine if spec else "piper", spec.tts_voice if spec else ""
+            spec.tts_engine if spec else defaults.TTS_ENGINE, spec.tts_voice if spec else ""
         ),
     )
     llm = timed("llm", lambda: registry.llm_get(spec.llm_model if spec else ""))

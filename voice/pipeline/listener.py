@@ -19,13 +19,13 @@ from typing import TYPE_CHECKING, Protocol
 import numpy as np
 from django.conf import settings
 
-from voice.engines.stt import StreamingSpeechToText, SttStream
+from voice.engines.stt.base import StreamingSpeechToText, SttStream
 from voice.engines.vad import WINDOW
 from voice.pipeline.inference import inference_pool
 from voice.protocol import CallSpec
 
 if TYPE_CHECKING:
-    from voice.engines.stt import SpeechToText
+    from voice.engines.stt.base import SpeechToText
     from voice.engines.turn import TurnDetector
     from voice.engines.vad import SileroVad
 

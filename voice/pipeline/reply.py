@@ -19,8 +19,8 @@ from voice.pipeline.inference import inference_pool
 from voice.protocol import CallSpec
 
 if TYPE_CHECKING:
-    from voice.engines.llm import LlamaChat
-    from voice.engines.tts import TextToSpeech
+    from voice.engines.llm.base import ChatModel
+    from voice.engines.tts.base import TextToSpeech
 
 Voiced = tuple[str, np.ndarray, int]  # a chunk of the reply, its audio and sample rate
 
@@ -29,7 +29,7 @@ Voiced = tuple[str, np.ndarray, int]  # a chunk of the reply, its audio and samp
 class ReplyWriter:
     spec: CallSpec
     system_prompt: str
-    llm: LlamaChat
+    llm: ChatModel
     tts: TextToSpeech
 
     async def pieces(

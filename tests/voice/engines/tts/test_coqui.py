@@ -8,7 +8,7 @@ import os
 import pytest
 
 from voice.engines import models, registry
-from voice.engines.tts import CoquiTts
+from voice.engines.tts.coqui import CoquiTts
 
 
 def coqui_or_skip():
