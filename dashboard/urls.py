@@ -1,5 +1,6 @@
-"""Every staff page, under /dashboard/ (thinnest_site/urls.py). Each view checks access itself
-(dashboard/access.py), so no page here is open by omission."""
+"""Every staff page, under /dashboard/ (thinnest_site/urls.py). Apart from logging in and out,
+each is staff only: its view is wrapped in ``staff_required`` (dashboard/access.py), and the
+access tests in tests/dashboard/ open each page as an anonymous visitor and as a non-staff user."""
 
 from django.contrib.auth import views as auth_views
 from django.urls import path, reverse_lazy

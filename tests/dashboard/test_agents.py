@@ -121,6 +121,13 @@ def test_a_bad_voice_preview_request_gets_a_json_error(staff, query):
     assert response.json()["error"]["code"] == "invalid_request"
 
 
+def test_a_voice_this_server_lacks_gets_a_json_error_that_says_why(staff):
+    response = staff.get("/dashboard/voice-preview/?engine=piper&voice=/nowhere/voice.onnx")
+    assert response.status_code == 422
+    error = response.json()["error"]
+    assert error["code"] == "voice_unavailable" and "/nowhere/voice.onnx" in error["message"]
+
+
 # --- labels, choices and errors of the agent form ---------------------------------------------
 
 
