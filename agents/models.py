@@ -335,3 +335,11 @@ class WebhookDelivery(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event} {self.event_id}"
+
+
+# The knowledge models live in their package (agents/knowledge/) and belong to this app.
+from agents.knowledge.models import (  # noqa: E402, F401
+    KnowledgeBase,
+    KnowledgeChunk,
+    KnowledgeDocument,
+)

@@ -4,6 +4,7 @@ from celery import shared_task
 from django.db import OperationalError
 
 from agents import services
+from agents.knowledge import services as knowledge_services
 from thinnest_site.background import task_enqueue
 
 
@@ -31,3 +32,8 @@ def webhook_delivery_send(self, delivery_id: int) -> None:
 @shared_task
 def webhook_deliveries_resume() -> int:
     return services.webhook_deliveries_resume()
+
+
+@shared_task(autoretry_for=(OperationalError,), retry_backoff=True, retry_kwargs={"max_retries": 5})
+def knowledge_document_index(document_id: int) -> None:
+    knowledge_services.knowledge_document_index(document_id=document_id)

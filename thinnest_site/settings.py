@@ -375,6 +375,11 @@ WEBHOOK_RETRY_BACKOFF_MAX_SECONDS = env.float("WEBHOOK_RETRY_BACKOFF_MAX_SECONDS
 WEBHOOK_RESUME_AFTER_SECONDS = env.float("WEBHOOK_RESUME_AFTER_SECONDS", default=120.0)
 WEBHOOK_RESUME_BATCH = env.int("WEBHOOK_RESUME_BATCH", default=500)
 
+# --- Knowledge base (per agent, see README) -----------------------------------------------------
+
+# The largest document accepted (a file or pasted text); a larger one is refused, not truncated.
+KNOWLEDGE_MAX_UPLOAD_BYTES = env.int("KNOWLEDGE_MAX_UPLOAD_BYTES", default=10 * 1024 * 1024)
+
 # --- Security ----------------------------------------------------------------------------------
 
 # Messages live in the (database-backed) session, not in a cookie: the cookie is signed, not
