@@ -24,8 +24,8 @@ from django.utils import timezone
 from agents.services import agent_create
 from sessions.models import CallSession
 from sessions.services import call_session_start
-from voice import protocol
 from voice import call as call_module
+from voice import protocol
 from voice import worker as worker_module
 from voice.ice import restrict_host_addresses
 from voice.protocol import CallSpec
