@@ -51,6 +51,13 @@ class Agent(models.Model):
         blank=True,
         help_text="The first thing the agent says; empty = it waits for the caller to speak.",
     )
+    handoff_line = models.CharField(
+        "hand-off line",
+        max_length=300,
+        blank=True,
+        help_text="What the agent adds when its knowledge does not hold the answer, e.g. "
+        '"You can reach our team on 555 0142." Empty: it only says it does not know.',
+    )
     language = models.CharField(
         max_length=16,
         default="en",

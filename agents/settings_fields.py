@@ -8,7 +8,7 @@ field a person sets is missing from it, the form or the admin."""
 from __future__ import annotations
 
 AGENT_SETTINGS_SECTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("Conversation", ("name", "system_prompt", "greeting", "language")),
+    ("Conversation", ("name", "system_prompt", "greeting", "handoff_line", "language")),
     ("End of turn", ("turn_detection", "turn_silence_ms")),
     ("Voice", ("stt_engine", "stt_model_path", "tts_engine", "tts_voice", "tts_speed")),
     ("Language model", ("llm_model", "llm_temperature", "llm_max_tokens")),

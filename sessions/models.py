@@ -48,6 +48,16 @@ class CallSession(models.Model):
     # Both sides, mixed, when the agent records (Agent.recording_enabled); deleted with the call.
     recording = models.FileField(upload_to="recordings/%Y/%m/", blank=True)
 
+    class Outcome(models.TextChoices):
+        ANSWERED = "answered"  # the caller's questions were answered
+        NOT_ANSWERED = "not_answered"  # the agent did not know, and offered nothing more
+        HANDED_OFF = "handed_off"  # the agent passed the caller on (its hand-off line)
+        ABANDONED = "abandoned"  # the caller said nothing, or left before any answer
+
+    # Written after the call by the post-call task, with the local model.
+    summary = models.TextField(blank=True)
+    outcome = models.CharField(max_length=16, choices=Outcome.choices, blank=True)
+
     class Meta:
         ordering = ["-created_at", "-id"]
         indexes = [
@@ -74,6 +84,8 @@ class TranscriptEntry(models.Model):
     latency_ms = models.PositiveIntegerField(
         null=True, blank=True, help_text="Agent turns: end of user speech to first agent audio."
     )
+    # Agent turns: the knowledge passages the reply was given ({document_id, title, chunk_id}).
+    sources = models.JSONField(default=list, blank=True)
 
     class Meta:
         ordering = ["call", "seq"]

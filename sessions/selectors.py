@@ -101,20 +101,22 @@ def call_session_in_use(*, public_id: str) -> bool:
 
 
 def call_spec_build(session: CallSession) -> CallSpec:
-    """Everything a media worker needs to run this call: the session, and each agent setting
-    by its name (a CallSpec field is the Agent field it carries; tests hold the two lists
-    together)."""
-    agent = session.agent
+    """Everything a media worker needs to run this call."""
+    return agent_spec_build(
+        agent=session.agent, session_id=session.public_id, context=dict(session.context)
+    )
+
+
+def agent_spec_build(*, agent: Agent, session_id: str, context: dict) -> CallSpec:
+    """A conversation with ``agent``: each agent setting by its name (a CallSpec field is the
+    Agent field it carries; tests hold the two lists together). Calls and the text chat alike."""
     settings_of_agent = {
         spec_field.name: getattr(agent, spec_field.name)
         for spec_field in dataclass_fields(CallSpec)
         if spec_field.name not in _SPEC_FROM_CALL
     }
     return CallSpec(
-        session_id=session.public_id,
-        agent_id=agent.public_id,
-        context=dict(session.context),
-        **settings_of_agent,
+        session_id=session_id, agent_id=agent.public_id, context=context, **settings_of_agent
     )
 
 

@@ -5,12 +5,10 @@ import math
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from django.conf import settings
 from django.core import signing
-from django.core.files.storage import default_storage
 from django.db import transaction
 from django.utils import timezone
 from rest_framework import status
@@ -319,6 +317,17 @@ def call_turn_record(*, session_id: str, turn: dict) -> None:
     turn_buffer_append(session_id, turn)
 
 
+def _turn_sources(sources: object) -> list[dict]:
+    # What the media worker buffered, kept to the fields the call page shows.
+    if not isinstance(sources, list):
+        return []
+    return [
+        {key: source.get(key) for key in ("document_id", "title", "chunk_id")}
+        for source in sources[:10]
+        if isinstance(source, dict)
+    ]
+
+
 @transaction.atomic
 def call_transcript_store(*, session_id: str) -> CallSession:
     """Write a call's buffered turns as TranscriptEntry rows and its conversation stats.
@@ -336,6 +345,7 @@ def call_transcript_store(*, session_id: str) -> CallSession:
             start_ms=max(0, int(turn.get("start_ms") or 0)),
             end_ms=max(0, int(turn.get("end_ms") or 0)),
             latency_ms=turn.get("latency_ms"),
+            sources=_turn_sources(turn.get("sources")),
         )
         for turn in turn_buffer_read(session_id)
         if turn.get("role") in TranscriptEntry.Role.values and str(turn.get("text", "")).strip()
@@ -403,45 +413,3 @@ def calls_finalize_abandoned() -> list[str]:
             )
             ended.append(session.public_id)
     return ended
-
-
-# --- recordings --------------------------------------------------------------------------------
-
-
-def call_recording_save(*, session_id: str, path: Path) -> str:
-    """Move a finished recording (a temporary file the media worker wrote) into the configured
-    storage and attach it to its call. Returns the stored name."""
-    session = CallSession.objects.get(public_id=session_id)
-    try:
-        with path.open("rb") as handle:
-            name = default_storage.save(
-                f"recordings/{timezone.now():%Y/%m}/{session_id}.ogg", handle
-            )
-    finally:
-        path.unlink(missing_ok=True)
-    # An update, not save(): the call's other fields belong to whoever ends it.
-    CallSession.objects.filter(pk=session.pk).update(recording=name)
-    return name
-
-
-def call_recording_delete(*, session: CallSession) -> None:
-    """Remove a call's recording file (when the call is deleted, or its retention ran out)."""
-    name = session.recording.name
-    if name:
-        transaction.on_commit(lambda: default_storage.delete(name))
-
-
-def call_recordings_purge(*, now: datetime | None = None) -> int:
-    """Delete recordings older than RECORDING_RETENTION_DAYS (0 keeps them). Returns how many."""
-    days = settings.RECORDING_RETENTION_DAYS
-    if not days:
-        return 0
-    cutoff = (now or timezone.now()) - timedelta(days=days)
-    expired = CallSession.objects.exclude(recording="").filter(created_at__lt=cutoff)
-    purged = 0
-    for session in expired.only("pk", "recording").iterator():
-        with transaction.atomic():
-            call_recording_delete(session=session)
-            CallSession.objects.filter(pk=session.pk).update(recording="")
-        purged += 1
-    return purged

@@ -4,7 +4,7 @@ from django.db.models.signals import post_delete
 from django.dispatch import receiver
 
 from sessions.models import CallSession
-from sessions.services import call_recording_delete
+from sessions.recordings import call_recording_delete
 
 
 @receiver(post_delete, sender=CallSession, dispatch_uid="call-recording-delete")

@@ -3,7 +3,7 @@ from __future__ import annotations
 from celery import shared_task
 from django.db import OperationalError
 
-from sessions import services
+from sessions import recordings, services
 
 
 @shared_task(autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5)
@@ -19,4 +19,4 @@ def calls_finalize_abandoned() -> None:
 
 @shared_task
 def call_recordings_purge() -> int:
-    return services.call_recordings_purge()
+    return recordings.call_recordings_purge()

@@ -18,19 +18,22 @@ import asyncio
 import enum
 import logging
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import av
 from django.conf import settings
 from django.utils import timezone
 
-from sessions.services import call_recording_save, call_session_end, call_turn_record
+from sessions.recordings import call_recording_save
+from sessions.services import call_session_end, call_turn_record
 from thinnest_site.db import call_db
 from voice import protocol
 from voice.audio import AgentAudioTrack, InboundAudio
 from voice.meter import InboundMeter
 from voice.peer import CallPeer
 from voice.pipeline.base import CallPipeline
+from voice.pipeline.knowledge import KnowledgeSource, knowledge_load
 from voice.pipeline.registry import pipeline_create
 from voice.protocol import CallSpec
 from voice.recording import CallRecorder
@@ -109,6 +112,11 @@ class Call:
 
     def end_call(self, reason: str, message: str = "") -> None:
         self.worker.spawn(self.end(reason, message=message))
+
+    async def knowledge(self, count_tokens: Callable[[str], int]) -> KnowledgeSource | None:
+        return await call_db(knowledge_load)(
+            agent_public_id=self.spec.agent_id, count_tokens=count_tokens
+        )
 
     def call_ms(self) -> int:
         if self.media_started_at is None:

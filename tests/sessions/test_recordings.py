@@ -12,7 +12,8 @@ from django.core.files.storage import default_storage
 from django.utils import timezone
 
 from sessions.models import CallSession
-from sessions.services import call_recording_save, call_recordings_purge, call_session_start
+from sessions.recordings import call_recording_save, call_recordings_purge
+from sessions.services import call_session_start
 from tests.factories import make_staff_user
 from voice.audio import TRACK_FRAME_SAMPLES
 from voice.recording import CallRecorder

@@ -43,6 +43,7 @@ class RecordedEvents:
         self.events: list[tuple[float, dict]] = []
         self.turns: list[dict] = []
         self.ended: str | None = None
+        self.knowledge_source = None  # the agent's knowledge base: none unless a test gives one
 
     def emit(self, event: dict) -> None:
         self.events.append((time.monotonic(), event))
@@ -56,6 +57,9 @@ class RecordedEvents:
 
     def call_ms(self) -> int:
         return int((time.monotonic() - self.started) * 1000)
+
+    async def knowledge(self, count_tokens):
+        return self.knowledge_source
 
     def types(self) -> list[str]:
         return [e["type"] + (f":{e['role']}" if "role" in e else "") for _, e in self.events]

@@ -245,6 +245,9 @@ class Emitted:
     def call_ms(self) -> int:
         return 0
 
+    async def knowledge(self, count_tokens):
+        return None
+
 
 def audio(ms: int, rate: int = 16000) -> np.ndarray:
     return np.ones(rate * ms // 1000, dtype=np.int16)

@@ -90,6 +90,9 @@ LLM_MODEL = env.str("LLM_MODEL", default="qwen2.5-0.5b")
 LLM_MODEL_PATH = env.str("LLM_MODEL_PATH", default="")
 LLM_CONTEXT_TOKENS = env.int("LLM_CONTEXT_TOKENS", default=2048)
 LLM_THREADS = env.int("LLM_THREADS", default=2)
+# llama.cpp's penalty on tokens already in its recent window (1.0: none). Chosen by measurement
+# with bench/answers.py (README, "Measured here").
+LLM_REPEAT_PENALTY = env.float("LLM_REPEAT_PENALTY", default=1.0)
 # Threads for model inference per media worker (calls share them; audio stays on the loop).
 VOICE_INFERENCE_THREADS = env.int("VOICE_INFERENCE_THREADS", default=2)
 # Write and voice the reply to the speculative transcript during the end-of-turn silence, so it
@@ -137,3 +140,7 @@ WEBHOOK_RESUME_BATCH = env.int("WEBHOOK_RESUME_BATCH", default=500)
 
 # The largest document accepted (a file or pasted text); a larger one is refused, not truncated.
 KNOWLEDGE_MAX_UPLOAD_BYTES = env.int("KNOWLEDGE_MAX_UPLOAD_BYTES", default=10 * 1024 * 1024)
+# Passages retrieved for each caller turn, and the most tokens they may take of the prompt
+# (reserved when an agent is saved: prompt + knowledge + history + reply fit the context window).
+KNOWLEDGE_PASSAGES = env.int("KNOWLEDGE_PASSAGES", default=3)
+KNOWLEDGE_BUDGET_TOKENS = env.int("KNOWLEDGE_BUDGET_TOKENS", default=320)

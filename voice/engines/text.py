@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 
 _PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z0-9_]+)\s*\}\}")
 # Words after which a period does not end a sentence.
@@ -19,37 +19,7 @@ def fill_placeholders(template: str, context: dict) -> str:
     return _PLACEHOLDER.sub(lambda m: str(context.get(m.group(1), "") or ""), template)
 
 
-def system_prompt_build(template: str, context: dict) -> str:
-    prompt = fill_placeholders(template, context).strip()
-    facts = "\n".join(
-        f"- {key}: {value}" for key, value in context.items() if value not in (None, "")
-    )
-    guidance = (
-        "You are speaking on a voice call: answer in one or two short sentences of plain "
-        "spoken text, without lists, markdown or emojis."
-    )
-    parts = [prompt or "You are a helpful voice assistant.", guidance]
-    if facts:
-        parts.append("About this call:\n" + facts)
-    return "\n\n".join(parts)
-
-
-def history_trim(
-    system: str, turns: list[dict], *, budget_tokens: int, count: Callable[[str], int]
-) -> list[dict]:
-    """System message plus the most recent turns that fit in ``budget_tokens``."""
-    remaining = budget_tokens - count(system)
-    kept: list[dict] = []
-    for turn in reversed(turns):
-        cost = count(turn["content"]) + 8  # role markers
-        if cost > remaining:
-            break
-        kept.append(turn)
-        remaining -= cost
-    return [{"role": "system", "content": system}, *reversed(kept)]
-
-
-def _ends_sentence(text: str, index: int) -> bool:
+def ends_sentence(text: str, index: int) -> bool:
     """Whether the punctuation at ``index`` ends a sentence (not "3.5", not "Dr.")."""
     char = text[index]
     nxt = text[index + 1] if index + 1 < len(text) else ""
@@ -76,7 +46,7 @@ def speakable_chunks(pieces: Iterable[str]) -> Iterator[str]:
             for index, char in enumerate(buffer):
                 if index + 1 < minimum:
                     continue
-                if char in ".!?" and _ends_sentence(buffer, index) and index + 1 < len(buffer):
+                if char in ".!?" and ends_sentence(buffer, index) and index + 1 < len(buffer):
                     cut = index + 1
                     break
                 if (

@@ -7,11 +7,15 @@ gives the pipeline an ``AudioOutput`` to speak through and ``CallEvents`` to rep
 
 from __future__ import annotations
 
-from typing import Protocol
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
 from voice.protocol import CallSpec
+
+if TYPE_CHECKING:
+    from voice.pipeline.knowledge import KnowledgeSource
 
 
 class AudioOutput(Protocol):
@@ -46,6 +50,9 @@ class CallEvents(Protocol):
 
     def call_ms(self) -> int:
         """Milliseconds since media started: the clock transcript offsets use."""
+
+    async def knowledge(self, count_tokens: Callable[[str], int]) -> KnowledgeSource | None:
+        """The agent's knowledge base, searched for each reply; None when it has none."""
 
 
 class CallPipeline(Protocol):

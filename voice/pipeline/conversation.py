@@ -23,25 +23,13 @@ import numpy as np
 from django.conf import settings
 
 from voice.engines import registry
-from voice.engines.text import system_prompt_build
 from voice.pipeline.base import AudioOutput, CallEvents
-from voice.pipeline.inference import engines_preload, inference_pool
-from voice.pipeline.listener import SPECULATE_AFTER_SILENCE_MS, TurnListener, UserTurn
+from voice.pipeline.listener import TurnListener, UserTurn
 from voice.pipeline.prepared import PreparedReply
-from voice.pipeline.reply import ReplyWriter, Voiced
+from voice.pipeline.reply import Voiced, reply_writer_build
 from voice.pipeline.speech import SpeakingSignal, Speech
 from voice.pipeline.transcript import Transcript
 from voice.protocol import REASON_AGENT_HANGUP, REASON_ERROR, CallSpec
-
-__all__ = [
-    "APOLOGY_LINE",
-    "CLOSING_LINE",
-    "GOODBYE",
-    "SPECULATE_AFTER_SILENCE_MS",
-    "ConversationPipeline",
-    "engines_preload",
-    "inference_pool",
-]
 
 logger = logging.getLogger(__name__)
 
@@ -78,14 +66,12 @@ class ConversationPipeline:
         vad = registry.vad_create()
         stt = registry.stt_get(spec.stt_engine, spec.stt_model_path)
         tts = registry.tts_get(spec.tts_engine, spec.tts_voice)
-        llm = registry.llm_get(spec.llm_model)
         turn_detector = registry.turn_detector_get(spec.turn_detection)
         self.listener = TurnListener(
             spec, self, call_ms=events.call_ms, vad=vad, stt=stt, turn_detector=turn_detector
         )
-        self.writer = ReplyWriter(
-            spec, system_prompt_build(spec.system_prompt, spec.context), llm, tts
-        )
+        self.writer = reply_writer_build(spec, tts=tts)
+        self._knowledge: asyncio.Task | None = None
         self.transcript = Transcript(events)
         self.signal = SpeakingSignal(output, events.emit)
         self.history: list[dict] = []
@@ -105,15 +91,26 @@ class ConversationPipeline:
     # --- lifecycle -------------------------------------------------------------------------------
 
     async def start(self) -> None:
+        # The agent's knowledge loads while the greeting plays; a reply waits for it.
+        self._knowledge = asyncio.create_task(self._knowledge_load())
         if self.spec.greeting.strip():
             self._reply = self._watched(self._speak_greeting())
+
+    async def _knowledge_load(self) -> None:
+        try:
+            knowledge = await self.events.knowledge(self.writer.llm.count_tokens)
+        except Exception:
+            # The call goes on, answering from its prompt alone, rather than not at all.
+            logger.exception("call %s: its knowledge could not be loaded", self.spec.session_id)
+            return
+        self.writer.knowledge_attach(knowledge)
 
     async def close(self) -> None:
         # A hang-up in the middle of a reply: the transcript keeps what the caller heard of it.
         self.interrupt()
         self._cancel.set()
         self._prepared_drop()
-        replies = [self._reply] if self._reply else []
+        replies = [task for task in (self._reply, self._knowledge) if task]
         for task in replies:
             task.cancel()
         await asyncio.gather(*replies, self.listener.close(), return_exceptions=True)
@@ -149,6 +146,7 @@ class ConversationPipeline:
             and self._prepared is None
             and whole_turn
             and not self._agent_busy
+            and (self._knowledge is None or self._knowledge.done())
             and any(c.isalnum() for c in text)
             and not GOODBYE.search(text)
         ):
@@ -227,11 +225,16 @@ class ConversationPipeline:
             return
         if prepared is not None:
             self._timing["prepared"] = True
-            await self._say(prepared.audio(self._timing))
+            await self._say(prepared.audio(self._timing), sources=prepared.sources)
             return
+        if self._knowledge is not None:
+            await self._knowledge
         self._cancel = threading.Event()
-        pieces = self.writer.pieces(self.history, self._cancel, on_first_token=self._first_token)
-        await self._say(self.writer.voiced(pieces, on_first_chunk=self._first_chunk))
+        sources: list[dict] = []
+        pieces = self.writer.pieces(
+            self.history, self._cancel, on_first_token=self._first_token, sources=sources
+        )
+        await self._say(self.writer.voiced(pieces, on_first_chunk=self._first_chunk), sources)
 
     def _first_token(self, ms: int) -> None:
         self._timing["llm_first_token_ms"] = ms
@@ -245,8 +248,9 @@ class ConversationPipeline:
         )
         return self._speech
 
-    async def _say(self, audio: AsyncIterator[Voiced]) -> None:
-        """Queue each (chunk, pcm, rate) of ``audio`` for playback as soon as it is ready."""
+    async def _say(self, audio: AsyncIterator[Voiced], sources: list[dict] | None = None) -> None:
+        """Queue each (chunk, pcm, rate) of ``audio`` for playback as soon as it is ready;
+        ``sources``: the knowledge the reply was given, kept with its turn."""
         speech = self._speech_begin()
         try:
             async for chunk, pcm, rate in audio:
@@ -257,7 +261,7 @@ class ConversationPipeline:
         text = speech.text.strip()
         if text:
             speech.end(text)
-            self._record_agent(speech, text)
+            self._record_agent(speech, text, sources)
         self._speech = None
 
     async def _speak_greeting(self) -> None:
@@ -275,7 +279,7 @@ class ConversationPipeline:
         self.history.append({"role": "assistant", "content": greeting})
         self._speech = None
 
-    def _record_agent(self, speech: Speech, text: str) -> None:
+    def _record_agent(self, speech: Speech, text: str, sources: list[dict] | None = None) -> None:
         latency = None
         if speech.first_audio_at and self._user_end_monotonic:
             latency = round((speech.first_audio_at - self._user_end_monotonic) * 1000)
@@ -284,7 +288,7 @@ class ConversationPipeline:
             self._user_end_monotonic = 0.0
         self.history.append({"role": "assistant", "content": text})
         self.transcript.record(
-            "agent", text, speech.start_ms, self.events.call_ms(), latency=latency
+            "agent", text, speech.start_ms, self.events.call_ms(), latency=latency, sources=sources
         )
 
     def _prepared_drop(self) -> None:

@@ -28,6 +28,7 @@ class PreparedReply:
         self.chunks: asyncio.Queue[Voiced | None] = asyncio.Queue()  # then None
         self.first_token_at: float | None = None
         self.first_audio_at: float | None = None
+        self.sources: list[dict] = []  # the knowledge it was given
         self.task = asyncio.create_task(self._prepare(writer, history))
         # A dropped preparation is never awaited: its failure is logged, not lost. (An adopted
         # one re-raises it in the reply, which ends the call.)
@@ -63,7 +64,9 @@ class PreparedReply:
             self.first_token_at = time.monotonic()
 
         try:
-            pieces = writer.pieces(history, self.cancel, on_first_token=first_token)
+            pieces = writer.pieces(
+                history, self.cancel, on_first_token=first_token, sources=self.sources
+            )
             async for item in writer.voiced(pieces):
                 if self.first_audio_at is None:
                     self.first_audio_at = time.monotonic()

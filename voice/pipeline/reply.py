@@ -1,26 +1,38 @@
-"""Writing and voicing the agent's replies: LLM -> speakable chunks -> TTS, off the event loop.
+"""Writing and voicing the agent's replies: facts -> LLM -> guard -> speakable chunks -> TTS, off
+the event loop.
 
-Used alike by the reply to a turn and by the reply prepared during the end-of-turn silence.
+Used alike by the reply to a turn, the reply prepared during the end-of-turn silence, and the
+text chat (``write``, without a voice).
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
+from django.conf import settings
 
-from voice.engines.text import history_trim, speakable_chunks
+from voice.engines.text import speakable_chunks
+from voice.pipeline.guard import ReplyGuard, normalized_words
 from voice.pipeline.inference import inference_pool
+from voice.pipeline.prompt import DONT_KNOW, ReplyPrompt
 from voice.protocol import CallSpec
 
 if TYPE_CHECKING:
     from voice.engines.llm.base import ChatModel
     from voice.engines.tts.base import TextToSpeech
+    from voice.pipeline.knowledge import KnowledgeSource
+
+logger = logging.getLogger(__name__)
+
+# The temperature of a second try after a reply that repeated the last one.
+REWRITE_TEMPERATURE = 0.8
 
 Voiced = tuple[str, np.ndarray, int]  # a chunk of the reply, its audio and sample rate
 
@@ -28,33 +40,97 @@ Voiced = tuple[str, np.ndarray, int]  # a chunk of the reply, its audio and samp
 @dataclass(eq=False)
 class ReplyWriter:
     spec: CallSpec
-    system_prompt: str
+    prompt: ReplyPrompt
     llm: ChatModel
-    tts: TextToSpeech
+    tts: TextToSpeech | None
+    # The agent's knowledge base; None when it has none (the prompt is then not grounded).
+    knowledge: KnowledgeSource | None = None
 
-    async def pieces(
-        self, history: list[dict], cancel: threading.Event, on_first_token: Callable[[int], None]
-    ) -> AsyncIterator[str]:
-        """The LLM's reply to ``history`` as an async stream of text pieces (generated in a
-        thread, which stops at the next token once ``cancel`` is set)."""
-        loop = asyncio.get_running_loop()
-        queue: asyncio.Queue[str | None] = asyncio.Queue()
-        messages = history_trim(
-            self.system_prompt,
+    def write(
+        self, history: list[dict], cancel: threading.Event, sources: list[dict] | None = None
+    ) -> Iterator[str]:
+        """The reply to ``history`` (its last turn the caller's) as text pieces, blocking: the
+        facts for the caller's words are retrieved, the LLM writes, and the guard keeps the
+        reply to two sentences and never the previous reply again. ``sources`` gets the
+        passages the reply was given. Stops at the next token once ``cancel`` is set."""
+        question = history[-1]["content"] if history and history[-1]["role"] == "user" else ""
+        facts = self.knowledge.search(question) if self.knowledge and question else []
+        if sources is not None:
+            sources[:] = [fact.source() for fact in facts]
+        previous = next((t["content"] for t in reversed(history) if t["role"] == "assistant"), "")
+        messages = self.prompt.messages(
             history,
-            budget_tokens=self.llm.context_tokens - self.spec.llm_max_tokens - 64,
+            facts,
+            budget_tokens=self.llm.context_tokens - self.spec.llm_max_tokens,
             count=self.llm.count_tokens,
         )
+        temperature = self.spec.llm_temperature
+        for attempt in range(2):
+            guard = ReplyGuard(previous)
+            for piece in self.llm.stream_reply(
+                messages,
+                temperature=temperature,
+                max_tokens=self.spec.llm_max_tokens,
+                repeat_penalty=settings.LLM_REPEAT_PENALTY,
+                cancel=cancel,
+            ):
+                out = guard.feed(piece)
+                if out:
+                    yield out
+                if guard.complete or guard.repeated:
+                    break
+            if cancel.is_set():
+                return
+            rest = guard.finish()
+            if not guard.repeated:
+                if rest:
+                    yield rest
+                return
+            if attempt == 0:
+                logger.info(
+                    "call %s: the reply repeated the last one; writing it anew",
+                    self.spec.session_id,
+                )
+                # Once more, told what not to say, and freer to choose other words.
+                messages = [
+                    *messages[:-1],
+                    {
+                        "role": "system",
+                        "content": f'You just said: "{previous}" Do not say it again: '
+                        "answer the caller's latest words.",
+                    },
+                    messages[-1],
+                ]
+                temperature = max(temperature, REWRITE_TEMPERATURE)
+        # Twice the same answer: say plainly that it cannot help further, in words not yet said.
+        yield self.fallback_line(previous)
+
+    def knowledge_attach(self, knowledge: KnowledgeSource | None) -> None:
+        """Answer from ``knowledge`` from now on (None: the agent has none)."""
+        self.knowledge = knowledge
+        self.prompt = _prompt_build(self.spec, grounded=knowledge is not None)
+
+    def fallback_line(self, previous: str) -> str:
+        line = " ".join(part for part in (DONT_KNOW, self.prompt.handoff_line) if part)
+        if normalized_words(line) == normalized_words(previous):
+            return "Could you put that another way?"
+        return line
+
+    async def pieces(
+        self,
+        history: list[dict],
+        cancel: threading.Event,
+        on_first_token: Callable[[int], None],
+        sources: list[dict] | None = None,
+    ) -> AsyncIterator[str]:
+        """``write`` as an async stream, run in the inference pool."""
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[str | None] = asyncio.Queue()
         started = time.monotonic()
 
         def generate() -> None:
             try:
-                for piece in self.llm.stream_reply(
-                    messages,
-                    temperature=self.spec.llm_temperature,
-                    max_tokens=self.spec.llm_max_tokens,
-                    cancel=cancel,
-                ):
+                for piece in self.write(history, cancel, sources):
                     loop.call_soon_threadsafe(queue.put_nowait, piece)
             finally:
                 loop.call_soon_threadsafe(queue.put_nowait, None)
@@ -115,3 +191,21 @@ async def speakable(pieces: list[str] | AsyncIterator[str]) -> AsyncIterator[str
     if tail:
         for chunk in speakable_chunks([tail]):
             yield chunk
+
+
+def reply_writer_build(spec: CallSpec, *, tts: TextToSpeech | None) -> ReplyWriter:
+    """The writer of ``spec``'s replies, not yet grounded (``knowledge_attach`` then)."""
+    from voice.engines import registry
+
+    return ReplyWriter(
+        spec, _prompt_build(spec, grounded=False), registry.llm_get(spec.llm_model), tts
+    )
+
+
+def _prompt_build(spec: CallSpec, *, grounded: bool) -> ReplyPrompt:
+    return ReplyPrompt.build(
+        template=spec.system_prompt,
+        context=spec.context,
+        handoff_line=spec.handoff_line,
+        grounded=grounded,
+    )

@@ -27,7 +27,13 @@ class Transcript:
             self.events.emit(transcript_partial(role, "", self._ids.finish(role)))
 
     def record(
-        self, role: Role, text: str, start_ms: int, end_ms: int, latency: int | None = None
+        self,
+        role: Role,
+        text: str,
+        start_ms: int,
+        end_ms: int,
+        latency: int | None = None,
+        sources: list[dict] | None = None,
     ) -> None:
         self._seq += 1
         turn = {
@@ -39,4 +45,6 @@ class Transcript:
         }
         if latency is not None:
             turn["latency_ms"] = max(0, latency)
+        if sources:
+            turn["sources"] = sources
         self.events.record_turn(turn)

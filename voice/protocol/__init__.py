@@ -88,6 +88,7 @@ class CallSpec:
     agent_id: str
     greeting: str = ""
     system_prompt: str = ""
+    handoff_line: str = ""
     language: str = "en"
     stt_engine: str = "whisper"
     stt_model_path: str = ""

@@ -27,6 +27,7 @@ class ChatModel(Protocol):
         temperature: float,
         max_tokens: int,
         cancel: threading.Event,
+        repeat_penalty: float = 1.0,
     ) -> Iterator[str]:
         """Text pieces of the reply as they are generated; stops early once ``cancel`` is set."""
         ...

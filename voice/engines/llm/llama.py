@@ -64,11 +64,16 @@ class LlamaChat:
         temperature: float,
         max_tokens: int,
         cancel: threading.Event,
+        repeat_penalty: float = 1.0,
     ) -> Iterator[str]:
         """Text pieces of the reply as they are generated; stops early once ``cancel`` is set."""
         with self._lock:
             stream = self.llm.create_chat_completion(
-                messages=messages, stream=True, temperature=temperature, max_tokens=max_tokens
+                messages=messages,
+                stream=True,
+                temperature=temperature,
+                max_tokens=max_tokens,
+                repeat_penalty=repeat_penalty,
             )
             for chunk in stream:
                 if cancel.is_set():
