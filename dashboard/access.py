@@ -11,7 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import wraps
+from inspect import iscoroutinefunction
 
+from asgiref.sync import sync_to_async
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.urls import reverse_lazy
@@ -32,22 +34,40 @@ def staff_required(
     Use bare (``@staff_required``: any staff user) or with arguments
     (``@staff_required(perm="agents.view_apikey")``)."""
 
+    def check(user, method: str) -> None:
+        if not (user.is_active and user.is_staff):
+            raise PermissionDenied("The dashboard is for staff users.")
+        needed = perm if method in SAFE_METHODS or post_perm is None else post_perm
+        needed = (needed,) if isinstance(needed, str) else needed
+        if not user.has_perms(needed):
+            missing = ", ".join(p for p in needed if not user.has_perm(p))
+            raise PermissionDenied(
+                f"Your account lacks the permission this needs ({missing}). "
+                "An administrator can grant it in the admin, under Users."
+            )
+
+    def login_redirect(request):
+        return redirect_to_login(request.get_full_path(), reverse_lazy("dashboard:login"))
+
     def decorate(view: Callable) -> Callable:
+        if iscoroutinefunction(view):
+            # An async view (one that waits on the model, dashboard/views/chat.py): the checks
+            # read the database, so they run in Django's sync thread.
+            @wraps(view)
+            async def async_wrapper(request, *args, **kwargs):
+                user = await request.auser()
+                if not user.is_authenticated:
+                    return login_redirect(request)
+                await sync_to_async(check)(user, request.method)
+                return await view(request, *args, **kwargs)
+
+            return async_wrapper
+
         @wraps(view)
         def wrapper(request, *args, **kwargs):
-            user = request.user
-            if not user.is_authenticated:
-                return redirect_to_login(request.get_full_path(), reverse_lazy("dashboard:login"))
-            if not (user.is_active and user.is_staff):
-                raise PermissionDenied("The dashboard is for staff users.")
-            needed = perm if request.method in SAFE_METHODS or post_perm is None else post_perm
-            needed = (needed,) if isinstance(needed, str) else needed
-            if not user.has_perms(needed):
-                missing = ", ".join(p for p in needed if not user.has_perm(p))
-                raise PermissionDenied(
-                    f"Your account lacks the permission this needs ({missing}). "
-                    "An administrator can grant it in the admin, under Users."
-                )
+            if not request.user.is_authenticated:
+                return login_redirect(request)
+            check(request.user, request.method)
             return view(request, *args, **kwargs)
 
         return wrapper

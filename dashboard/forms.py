@@ -8,6 +8,7 @@ from typing import Any
 from django import forms
 from django.conf import settings
 
+from agents.knowledge.models import KnowledgeDocument
 from agents.models import Agent, ApiKey, WebhookEndpoint
 from agents.origins import normalize_origin
 from agents.selectors import agent_list_active, agent_list_for_api_key
@@ -169,3 +170,93 @@ class WebhookEndpointForm(forms.Form):
             )
         except WebhookUrlError as exc:
             raise forms.ValidationError(str(exc)) from exc
+
+
+# --- an agent's knowledge ----------------------------------------------------------------------
+
+
+def _megabytes(size: int) -> str:
+    return f"{size / 2**20:.1f} MB"
+
+
+def knowledge_text_limit() -> int:
+    """The most bytes a pasted text may have: the knowledge base's limit, and Django's limit on
+    a form's non-file data (a larger form body is refused before any view sees it)."""
+    limits = [settings.KNOWLEDGE_MAX_UPLOAD_BYTES]
+    if settings.DATA_UPLOAD_MAX_MEMORY_SIZE is not None:
+        limits.append(settings.DATA_UPLOAD_MAX_MEMORY_SIZE - 16 * 1024)  # the other fields
+    return min(limits)
+
+
+class KnowledgeUploadForm(forms.Form):
+    file = forms.FileField(
+        label="File",
+        allow_empty_file=False,
+        widget=forms.ClearableFileInput(
+            attrs={"accept": ".txt,.text,.md,.markdown,.html,.htm,.pdf"}
+        ),
+    )
+    title = forms.CharField(
+        max_length=200, required=False, help_text="Empty: the document's own title or file name."
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, prefix="upload", **kwargs)
+        self.fields["file"].help_text = (
+            "Text (.txt), Markdown (.md), HTML (.html) or PDF (.pdf, with a text layer), up to "
+            f"{_megabytes(settings.KNOWLEDGE_MAX_UPLOAD_BYTES)}. A file with the name of one "
+            "already here replaces it."
+        )
+
+    def clean_file(self):
+        upload = self.cleaned_data["file"]
+        # Checked before the file is read: Django has it in a temporary file by now, not in
+        # memory (FILE_UPLOAD_MAX_MEMORY_SIZE).
+        if upload.size > settings.KNOWLEDGE_MAX_UPLOAD_BYTES:
+            raise forms.ValidationError(
+                f"{upload.name} is {_megabytes(upload.size)}; the largest file accepted is "
+                f"{_megabytes(settings.KNOWLEDGE_MAX_UPLOAD_BYTES)} (KNOWLEDGE_MAX_UPLOAD_BYTES).",
+                code="too_large",
+            )
+        return upload
+
+
+class KnowledgePasteForm(forms.Form):
+    title = forms.CharField(max_length=200, required=False, help_text="Empty: its first line.")
+    kind = forms.ChoiceField(
+        label="Format",
+        choices=[
+            (KnowledgeDocument.Kind.TEXT, "Plain text"),
+            (KnowledgeDocument.Kind.MARKDOWN, "Markdown (# headings)"),
+        ],
+    )
+    text = forms.CharField(widget=forms.Textarea(attrs={"rows": 8}), strip=False)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, prefix="paste", **kwargs)
+        self.fields[
+            "text"
+        ].help_text = (
+            f"Up to {_megabytes(knowledge_text_limit())}; upload a longer text as a .txt file."
+        )
+
+    def clean_text(self) -> str:
+        text = self.cleaned_data["text"]
+        if not text.strip():
+            raise forms.ValidationError("Paste the text to add.")
+        size = len(text.encode())
+        if size > knowledge_text_limit():
+            raise forms.ValidationError(
+                f"The text is {_megabytes(size)}; up to {_megabytes(knowledge_text_limit())} can "
+                "be pasted. Upload it as a .txt file instead.",
+                code="too_large",
+            )
+        return text
+
+
+class KnowledgeFaqForm(forms.Form):
+    question = forms.CharField(max_length=500)
+    answer = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), max_length=4000)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, prefix="faq", **kwargs)

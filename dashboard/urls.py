@@ -6,7 +6,17 @@ from django.contrib.auth import views as auth_views
 from django.urls import path, reverse_lazy
 
 from dashboard.access import staff_required
-from dashboard.views import agents, analytics, calls, embed, keys, overview, webhooks
+from dashboard.views import (
+    agents,
+    analytics,
+    calls,
+    chat,
+    embed,
+    keys,
+    knowledge,
+    overview,
+    webhooks,
+)
 
 app_name = "dashboard"
 
@@ -40,6 +50,7 @@ urlpatterns = [
     ),
     path("agents/<str:public_id>/duplicate/", agents.agent_duplicate_view, name="agent_duplicate"),
     path("agents/<str:public_id>/talk/", agents.agent_talk, name="agent_talk"),
+    path("agents/<str:public_id>/chat/", chat.agent_chat, name="agent_chat"),
     path("voice-preview/", agents.voice_preview, name="voice_preview"),
     # An agent's webhooks and their delivery log
     path("agents/<str:public_id>/webhooks/", webhooks.webhook_list, name="webhook_list"),
@@ -62,6 +73,18 @@ urlpatterns = [
         "agents/<str:public_id>/webhooks/deliveries/<int:delivery_id>/redeliver/",
         webhooks.webhook_redeliver,
         name="webhook_redeliver",
+    ),
+    # An agent's knowledge
+    path("agents/<str:public_id>/knowledge/", knowledge.knowledge_list, name="knowledge_list"),
+    path(
+        "agents/<str:public_id>/knowledge/<str:document_id>/",
+        knowledge.knowledge_document_detail,
+        name="knowledge_document",
+    ),
+    path(
+        "agents/<str:public_id>/knowledge/<str:document_id>/delete/",
+        knowledge.knowledge_document_delete,
+        name="knowledge_document_delete",
     ),
     # API keys and the embed snippets
     path("keys/", keys.api_key_list_view, name="api_key_list"),

@@ -73,6 +73,33 @@ def call_sessions_live(**filters):
     )
 
 
+def call_sessions_in_progress_exist() -> bool:
+    """Whether any call is connecting or has media flowing: what a summary waits out where it
+    would take the model from live calls (sessions/summaries.py)."""
+    return CallSession.objects.filter(
+        status__in=[CallSession.Status.CONNECTING, CallSession.Status.ACTIVE]
+    ).exists()
+
+
+def call_sessions_summary_overdue(
+    *, ended_before: datetime, ended_after: datetime, limit: int
+) -> list[str]:
+    """Ended calls whose transcript is stored (``stats`` written) and that have no outcome yet,
+    ended in that window, oldest first: their summary task was lost (a restart, a broker
+    outage), and with it their ``call.ended``."""
+    return list(
+        CallSession.objects.filter(
+            status=CallSession.Status.ENDED,
+            outcome="",
+            ended_at__lt=ended_before,
+            ended_at__gte=ended_after,
+        )
+        .exclude(stats={})
+        .order_by("ended_at")
+        .values_list("public_id", flat=True)[:limit]
+    )
+
+
 def call_session_get(*, public_id: str) -> CallSession | None:
     return (
         CallSession.objects.select_related("agent", "api_key").filter(public_id=public_id).first()
@@ -128,9 +155,10 @@ class CallFilters:
     agent: str = ""  # public id
     status: str = ""
     end_reason: str = ""
+    outcome: str = ""
     date_from: date | None = None
     date_to: date | None = None  # inclusive
-    q: str = ""  # words in the transcript
+    q: str = ""  # words in the transcript or the summary
 
 
 def calls_filter(filters: CallFilters):
@@ -142,6 +170,8 @@ def calls_filter(filters: CallFilters):
         calls = calls.filter(status=filters.status)
     if filters.end_reason:
         calls = calls.filter(end_reason=filters.end_reason)
+    if filters.outcome:
+        calls = calls.filter(outcome=filters.outcome)
     if filters.date_from:
         calls = calls.filter(created_at__gte=_day_start(filters.date_from))
     if filters.date_to:
@@ -151,8 +181,10 @@ def calls_filter(filters: CallFilters):
         # transcript, which is slow for a rare word (~300 ms at 100k calls, bench/dashboard.py).
         # Sorting on an expression no index has makes it find the matching turns through the
         # GIN index first and sort just their calls.
+        q = filters.q.strip()
         calls = calls.filter(
-            pk__in=_transcript_matches(filters.q.strip()).values("call_id")
+            Q(pk__in=_transcript_matches(q).values("call_id"))
+            | Q(pk__in=_summary_matches(q).values("pk"))
         ).order_by((F("created_at") + timedelta(0)).desc(), "-id")
     return calls
 
@@ -166,6 +198,16 @@ def _transcript_matches(q: str):
             params=[q],
         )
     return TranscriptEntry.objects.filter(text__icontains=q)
+
+
+def _summary_matches(q: str):
+    if connection.vendor == "postgresql":
+        # Matches the GIN index on to_tsvector('english', summary) (migration 0005).
+        return CallSession.objects.extra(
+            where=["to_tsvector('english', summary) @@ websearch_to_tsquery('english', %s)"],
+            params=[q],
+        )
+    return CallSession.objects.filter(summary__icontains=q)
 
 
 def _day_start(day: date) -> datetime:
@@ -216,6 +258,9 @@ def call_document_build(*, call: CallSession, for_webhook: bool) -> dict:
         "started_at": _iso(call.started_at),
         "ended_at": _iso(call.ended_at),
         "duration_seconds": call.duration_seconds,
+        # Written after the transcript, before call.ended (sessions/summaries.py): empty until.
+        "outcome": call.outcome,
+        "summary": call.summary,
         "stats": CallStats.from_json(call.stats).as_json(),
         "media_stats": call.media_stats,
         "transcript": turns,

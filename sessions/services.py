@@ -16,10 +16,12 @@ from rest_framework import status
 from agents.models import Agent, ApiKey, WebhookEndpoint
 from agents.origins import origin_for_record, origin_matches
 from agents.selectors import agent_get_active, api_key_allows_agent
-from agents.services import api_key_mark_used, webhook_event_emit
+from agents.services import api_key_mark_used
+from sessions.events import call_event_emit
 from sessions.models import CallSession, TranscriptEntry
-from sessions.selectors import call_document_build, call_sessions_live
+from sessions.selectors import call_sessions_live
 from sessions.stats import CallStats
+from sessions.summaries import call_summary_enqueue
 from sessions.turn_buffer import turn_buffer_append, turn_buffer_read, turn_buffer_release
 from thinnest_site.errors import ApplicationError, Forbidden, InvalidRequest, NotFound
 
@@ -241,7 +243,7 @@ def call_session_activate(*, session_id: str) -> CallSession | None:
     ).update(status=CallSession.Status.ACTIVE, started_at=timezone.now())
     session = CallSession.objects.filter(public_id=session_id).first()
     if activated and session is not None:
-        _call_event_emit(session=session, event=WebhookEndpoint.Event.CALL_STARTED)
+        call_event_emit(session=session, event=WebhookEndpoint.Event.CALL_STARTED)
     return session
 
 
@@ -262,7 +264,7 @@ def call_session_end(
     media_stats: dict | None = None,
 ) -> CallSession:
     """End a call once: ``ended`` if media ever flowed, else ``failed``; then store its
-    transcript (which sends ``call.ended``). Later calls change nothing.
+    transcript (and summary, which sends ``call.ended``). Later calls change nothing.
 
     The media worker that held the call is its one recorder (it calls this after the call's last
     turn is buffered, with what it measured, ``media_stats``), so the transcript is stored once
@@ -319,13 +321,9 @@ def call_turn_record(*, session_id: str, turn: dict) -> None:
 
 def _turn_sources(sources: object) -> list[dict]:
     # What the media worker buffered, kept to the fields the call page shows.
-    if not isinstance(sources, list):
-        return []
-    return [
-        {key: source.get(key) for key in ("document_id", "title", "chunk_id")}
-        for source in sources[:10]
-        if isinstance(source, dict)
-    ]
+    listed = sources[:10] if isinstance(sources, list) else []
+    fields = ("document_id", "title", "chunk_id")
+    return [{key: s.get(key) for key in fields} for s in listed if isinstance(s, dict)]
 
 
 @transaction.atomic
@@ -357,26 +355,10 @@ def call_transcript_store(*, session_id: str) -> CallSession:
     ).as_json()
     session.save(update_fields=["stats"])
     transaction.on_commit(lambda: turn_buffer_release(session_id))
-    # Only calls that had a call.started (media flowed) get a call.ended.
+    # Only calls that had a call.started (media flowed): a summary, and after it call.ended.
     if session.status == CallSession.Status.ENDED:
-        _call_event_emit(session=session, event=WebhookEndpoint.Event.CALL_ENDED)
+        call_summary_enqueue(session_id)
     return session
-
-
-def _call_event_emit(*, session: CallSession, event: str) -> None:
-    """Queue ``event`` for the webhooks of the call's agent, with the call's document as data.
-
-    A call has one delivery per endpoint and event, however often it is emitted. ``call.ended``
-    is emitted when the transcript is stored, which the media worker's end of the call queues
-    after its last turn: it goes out complete, at once. Only a worker taken for lost that hands
-    its call in later stores it a second time; that refreshes a delivery no attempt has sent
-    yet."""
-    webhook_event_emit(
-        agent_id=session.agent_id,
-        event=event,
-        subject_id=session.public_id,
-        data=lambda: call_document_build(call=session, for_webhook=True),
-    )
 
 
 # How long past its own limits a call may look alive before the finaliser ends it.

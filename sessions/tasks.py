@@ -1,14 +1,35 @@
 from __future__ import annotations
 
 from celery import shared_task
+from django.conf import settings
 from django.db import OperationalError
 
-from sessions import recordings, services
+from sessions import recordings, services, summaries
+from thinnest_site.background import task_enqueue
 
 
 @shared_task(autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5)
 def call_transcript_store(session_id: str) -> None:
     services.call_transcript_store(session_id=session_id)
+
+
+@shared_task(bind=True, autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5)
+def call_summary_write(self, session_id: str, queued_at: float = 0.0) -> None:
+    # Eager (no broker): this runs in the web process, whose embedded media worker may be
+    # answering calls with the same model; the service says how long to wait them out.
+    wait = summaries.call_summary_delay(
+        queued_at=queued_at,
+        shares_model=bool(self.request.is_eager) and settings.MEDIA_WORKER_EMBEDDED,
+    )
+    if wait:
+        task_enqueue(call_summary_write, (session_id, queued_at), countdown=wait)
+        return
+    summaries.call_summary_write(session_id=session_id)
+
+
+@shared_task
+def call_summaries_overdue() -> list[str]:
+    return summaries.call_summaries_overdue()
 
 
 @shared_task

@@ -55,3 +55,27 @@ def knowledge_document_get_by_source(
         .order_by("-created_at", "-id")
         .first()
     )
+
+
+def knowledge_document_get_for_agent(*, agent_id: int, public_id: str) -> KnowledgeDocument | None:
+    """The agent's document of that id, without its text; None when another agent has it."""
+    return (
+        KnowledgeDocument.objects.filter(agent_id=agent_id, public_id=public_id)
+        .defer("text")
+        .first()
+    )
+
+
+def knowledge_chunk_list(*, document_id: int) -> QuerySet[KnowledgeChunk]:
+    """A document's chunks in order, without their vectors."""
+    return KnowledgeChunk.objects.filter(document_id=document_id).defer("embedding").order_by("seq")
+
+
+def knowledge_document_ids_existing(*, agent_id: int, public_ids: list[str]) -> set[str]:
+    """Which of these document ids the agent still has (a call's sources may name a document
+    removed since)."""
+    return set(
+        KnowledgeDocument.objects.filter(agent_id=agent_id, public_id__in=public_ids).values_list(
+            "public_id", flat=True
+        )
+    )

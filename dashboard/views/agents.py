@@ -96,6 +96,8 @@ def agent_edit(request, public_id: str):
             "placeholders": prompt_placeholders(agent.system_prompt),
             "nav": "agents",
             "sdk_url": reverse("sdk-js"),
+            # The chat box posts here (dashboard/views/chat.py); its replies link their sources.
+            "chat": {"url": reverse("dashboard:agent_chat", args=[agent.public_id])},
         },
         status=status,
     )

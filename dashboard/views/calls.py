@@ -16,7 +16,9 @@ from django.http import (
     StreamingHttpResponse,
 )
 from django.shortcuts import render
+from django.urls import reverse
 
+from agents.knowledge.selectors import knowledge_document_ids_existing
 from agents.selectors import agent_list
 from dashboard.access import VIEW_CALLS, staff_required
 from dashboard.shortcuts import date_param, or_404
@@ -40,6 +42,7 @@ def _filters(request) -> CallFilters:
         agent=get.get("agent", ""),
         status=get.get("status", "") if get.get("status") in CallSession.Status.values else "",
         end_reason=get.get("end_reason", ""),
+        outcome=get.get("outcome", "") if get.get("outcome") in CallSession.Outcome.values else "",
         date_from=date_param(get.get("from")),
         date_to=date_param(get.get("to")),
         q=get.get("q", "")[:200],
@@ -60,6 +63,7 @@ def call_list(request):
             "filters": filters,
             "agents": agent_list(),
             "statuses": CallSession.Status.values,
+            "outcomes": CallSession.Outcome.choices,
             "end_reasons": call_end_reasons(),
             "query": query.urlencode(),
             "nav": "calls",
@@ -104,6 +108,8 @@ def call_list_csv(request):
         "p50_latency_ms",
         "p95_latency_ms",
         "error_message",
+        "outcome",
+        "summary",
     ]
 
     def rows():
@@ -125,6 +131,8 @@ def call_list_csv(request):
                 "" if stats.p50_latency_ms is None else stats.p50_latency_ms,
                 "" if stats.p95_latency_ms is None else stats.p95_latency_ms,
                 call.error_message,
+                call.outcome,
+                call.summary,
             ]
             yield writer.writerow([_csv_cell(value) for value in row])
 
@@ -143,11 +151,37 @@ def call_detail(request, public_id: str):
         {
             "call": call,
             "stats": CallStats.from_json(call.stats),
-            "transcript": transcript,
+            "transcript": _with_documents(call, transcript),
             "context_json": json.dumps(call.context, indent=2, ensure_ascii=False),
             "nav": "calls",
         },
     )
+
+
+def _with_documents(call: CallSession, transcript: list) -> list:
+    """The turns, each agent turn with ``documents``: its sources, each document once, with its
+    title and, while the agent still has it, the URL of its page."""
+    cited = {
+        source.get("document_id")
+        for turn in transcript
+        for source in turn.sources
+        if isinstance(source, dict) and isinstance(source.get("document_id"), str)
+    }
+    existing = knowledge_document_ids_existing(agent_id=call.agent_id, public_ids=list(cited))
+    for turn in transcript:
+        documents: dict[str, dict] = {}
+        for source in turn.sources:
+            document_id = source.get("document_id") if isinstance(source, dict) else None
+            if not isinstance(document_id, str) or document_id in documents:
+                continue
+            url = ""
+            if document_id in existing:
+                url = reverse(
+                    "dashboard:knowledge_document", args=[call.agent.public_id, document_id]
+                )
+            documents[document_id] = {"title": source.get("title") or document_id, "url": url}
+        turn.documents = list(documents.values())
+    return transcript
 
 
 @staff_required(perm=VIEW_CALLS)

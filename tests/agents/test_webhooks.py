@@ -32,6 +32,7 @@ from sessions.services import (
     call_transcript_store,
     call_turn_record,
 )
+from sessions.summaries import call_summary_write
 from tests.factories import AgentFactory, make_webhook
 from tests.sessions.test_transcript_tasks import (
     TURNS,
@@ -310,22 +311,28 @@ def test_call_ended_is_delivered_once_however_often_the_transcript_is_stored(
 ):
     endpoint = make_webhook(agent=agent, url=receiver.url, events=["call.ended"])
     session = active_call(agent, secret_key[0])
+
+    def store() -> None:
+        # What the queued tasks do: store the transcript, then summarize (which emits call.ended).
+        call_transcript_store(session_id=session.public_id)
+        call_summary_write(session_id=session.public_id)
+
     for turn in TURNS[:3]:
         call_turn_record(session_id=session.public_id, turn=turn)
     call_session_end(session_id=session.public_id, reason="user_hangup")
-    call_transcript_store(session_id=session.public_id)
+    store()
     # The media worker's closing turns arrive, and the transcript is stored again before the
     # delivery's first attempt: the delivery carries them.
     for turn in TURNS[3:]:
         call_turn_record(session_id=session.public_id, turn=turn)
-    call_transcript_store(session_id=session.public_id)
+    store()
 
     delivery = WebhookDelivery.objects.get()
     assert delivery.session_id == session.public_id and delivery.endpoint == endpoint
     assert len(delivery.payload["data"]["transcript"]) == 5
 
     assert webhook_delivery_send(delivery_id=delivery.pk).delivered
-    call_transcript_store(session_id=session.public_id)
+    store()
     assert webhook_delivery_send(delivery_id=delivery.pk).retry_in is None
     assert WebhookDelivery.objects.count() == 1 and len(receiver.requests) == 1
     assert receiver.json(0)["data"]["stats"]["turns"] == 5

@@ -11,6 +11,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.test import Client
 
+from agents.knowledge.services import knowledge_faq_add
 from agents.models import Agent, ApiKey
 from sessions.models import CallSession
 from tests.dashboard.test_agents import agent_form
@@ -20,6 +21,7 @@ pytestmark = pytest.mark.django_db
 
 
 def dashboard_urls(agent, call, key) -> list[str]:
+    document = knowledge_faq_add(agent=agent, question="Q?", answer="A.", queue_index=False)
     return [
         "/dashboard/",
         "/dashboard/agents/",
@@ -28,6 +30,9 @@ def dashboard_urls(agent, call, key) -> list[str]:
         f"/dashboard/agents/{agent.public_id}/deactivate/",
         f"/dashboard/agents/{agent.public_id}/reactivate/",
         f"/dashboard/agents/{agent.public_id}/duplicate/",
+        f"/dashboard/agents/{agent.public_id}/knowledge/",
+        f"/dashboard/agents/{agent.public_id}/knowledge/{document.public_id}/",
+        f"/dashboard/agents/{agent.public_id}/knowledge/{document.public_id}/delete/",
         "/dashboard/keys/",
         "/dashboard/keys/new/",
         f"/dashboard/keys/{key.pk}/",
@@ -51,6 +56,8 @@ POST_ACTIONS = [
     "/dashboard/agents/{agent}/reactivate/",
     "/dashboard/agents/{agent}/duplicate/",
     "/dashboard/agents/{agent}/talk/",
+    "/dashboard/agents/{agent}/chat/",
+    "/dashboard/agents/{agent}/knowledge/",
     "/dashboard/keys/new/",
     "/dashboard/keys/{key}/",
     "/dashboard/keys/{key}/revoke/",

@@ -1,6 +1,7 @@
 """The dashboard in Chromium: log in, create an agent, preview its voice, create a public key,
 copy and edit it, copy the embed snippet, talk to the agent for real (its prompt's placeholder
-filled in, muted at the end), find the call in the history, and duplicate, deactivate and
+filled in, muted at the end), find the call in the history with its summary, give the agent a
+document and chat with it (a grounded answer, with its source), and duplicate, deactivate and
 reactivate the agent.
 
 Every page is screenshotted at desktop and phone widths (test-artifacts/dashboard/) and checked
@@ -10,6 +11,7 @@ for layout: nothing wider than the viewport.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -18,6 +20,8 @@ pytestmark = pytest.mark.e2e
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "dashboard"
 WIDTHS = {"desktop": 1280, "phone": 375}
+# A fact no model knows: a grounded answer can only have it from the document.
+TART = "The Moonberry Tart costs 13 dollars 70. It is baked every Friday."
 
 
 def check_layout(page, name: str) -> None:
@@ -196,12 +200,76 @@ def test_a_staff_user_sets_up_an_agent_talks_to_it_and_finds_the_call(product_se
         assert "Saturday" in page.inner_text(".timeline .turn.user >> nth=0")
         assert page.locator(".timeline .turn.agent").count() >= 2
         assert "user_hangup" in page.inner_text(".details")
+        # Then the model's summary and the call's outcome (Celery, after the transcript).
+        for _ in range(120):
+            if "Being written" not in page.inner_text("#callSummary"):
+                break
+            page.wait_for_timeout(500)
+            page.reload()
+        summary = page.inner_text("#callSummary")
+        assert summary.strip() and "Being written" not in summary and "could not" not in summary
+        assert page.locator(".details .badge.answered, .details .badge.not_answered").count() == 1
         check_layout(page, "call")
 
         page.goto(f"{base}/dashboard/analytics/")
         page.wait_for_function("window.thinnestCharts === 2")
         assert int(page.inner_text("#figCalls")) >= 1
         check_layout(page, "analytics")
+
+        # Knowledge: a file with a fact no model knows, stored at once and indexed in the
+        # background (the list moves on by itself), and a question with its answer.
+        page.goto(f"{base}/dashboard/agents/{agent_id}/")
+        # The product's default model answers from its knowledge where the tests' smallest one
+        # (SmolLM2-135M) often does not; temperature 0: the same answer on every run.
+        page.fill("#id_llm_model", "qwen2.5-0.5b")
+        page.fill("#id_llm_temperature", "0")
+        page.click("form.agent-form button[type=submit]")
+        page.wait_for_selector("text=Saved.")
+        page.click("a.button:has-text('Knowledge')")
+        page.set_input_files(
+            "#id_upload-file",
+            files=[{"name": "tart.txt", "mimeType": "text/plain", "buffer": TART.encode()}],
+        )
+        page.fill("#id_upload-title", "Moonberry Tart")
+        page.click("#uploadForm button[type=submit]")
+        page.wait_for_selector("text=being indexed in the background")
+        page.fill("#id_faq-question", "Do you deliver?")
+        page.fill("#id_faq-answer", "Yes, within 5 miles of the shop.")
+        page.click("#faqForm button[type=submit]")
+        page.wait_for_selector("#documents tr:has-text('Do you deliver?')")
+        page.wait_for_function(
+            "document.querySelectorAll('#documents [data-status=ready]').length === 2",
+            timeout=120000,
+        )
+        assert page.locator("#documents [data-status=pending]").count() == 0
+        check_layout(page, "knowledge")
+        page.click("#documents a:has-text('Moonberry Tart')")
+        assert "13 dollars 70" in page.inner_text(".chunks")
+        check_layout(page, "knowledge-document")
+
+        # The chat box: a grounded answer, its source linked, the time it took; then a second
+        # question in the same conversation.
+        page.goto(f"{base}/dashboard/agents/{agent_id}/")
+        page.fill(".talk-context-value[data-name=company]", "Tom's Bakery")
+        page.fill("#chatQuestion", "How much is the Moonberry Tart?")
+        page.click("#chatSend")
+        # The first reply loads the model into the web process (joined from its parts first).
+        page.wait_for_selector("#chatLog p.agent", timeout=120000)
+        reply = page.inner_text("#chatLog p.agent >> nth=0")
+        assert re.search(r"13\D{1,12}70", reply), reply
+        source = page.locator("#chatLog p.agent >> nth=0").locator(".turn-sources a").first
+        assert source.inner_text() == "Moonberry Tart"
+        assert re.search(r"\d+\.\d s to answer", reply)
+        page.fill("#chatQuestion", "Do you deliver?")
+        page.keyboard.press("Enter")
+        page.wait_for_function(
+            "document.querySelectorAll('#chatLog p.agent').length === 2", timeout=60000
+        )
+        assert page.evaluate("window.thinnestChat.history.length") == 4
+        check_layout(page, "agent-chat")
+        source.click()
+        page.wait_for_url(f"{base}/dashboard/agents/{agent_id}/knowledge/doc_*/")
+        assert "Moonberry Tart" in page.inner_text("h1")
 
         # A copy of the agent, then the copy deactivated and reactivated, each confirmed.
         page.goto(f"{base}/dashboard/agents/{agent_id}/")

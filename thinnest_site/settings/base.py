@@ -194,6 +194,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "sessions.tasks.call_recordings_purge",
         "schedule": 3600.0,
     },
+    # Call summaries (and with them call.ended) whose queued task was lost.
+    "resume-call-summaries": {
+        "task": "sessions.tasks.call_summaries_overdue",
+        "schedule": 60.0,
+    },
     # Webhook deliveries whose queued send was lost.
     "resume-webhook-deliveries": {
         "task": "agents.tasks.webhook_deliveries_resume",

@@ -136,6 +136,12 @@ WEBHOOK_RETRY_BACKOFF_MAX_SECONDS = env.float("WEBHOOK_RETRY_BACKOFF_MAX_SECONDS
 WEBHOOK_RESUME_AFTER_SECONDS = env.float("WEBHOOK_RESUME_AFTER_SECONDS", default=120.0)
 WEBHOOK_RESUME_BATCH = env.int("WEBHOOK_RESUME_BATCH", default=500)
 
+# --- After the call (see README) -----------------------------------------------------------------
+
+# Without a broker a call's summary waits while other calls are live (the model is theirs), at
+# most this long after the call, then it is written anyway; call.ended goes out after it.
+CALL_SUMMARY_MAX_DELAY_SECONDS = env.float("CALL_SUMMARY_MAX_DELAY_SECONDS", default=300.0)
+
 # --- Knowledge base (per agent, see README) -----------------------------------------------------
 
 # The largest document accepted (a file or pasted text); a larger one is refused, not truncated.
