@@ -17,6 +17,7 @@ from agents.keys import (
     SECRET_LENGTH,
     api_key_hash,
 )
+from agents.knowledge.services import knowledge_copy
 from agents.models import (
     Agent,
     ApiKey,
@@ -94,8 +95,9 @@ _NOT_COPIED = {"id", "public_id", "name", "is_active", "created_at", "updated_at
 
 
 def agent_duplicate(*, agent: Agent, name: str | None = None) -> Agent:
-    """A new agent with ``agent``'s settings, a new public id and the name "<name> (copy)".
-    Active, like any new agent; API keys, webhooks and calls stay with the original."""
+    """A new agent with ``agent``'s settings and a copy of its knowledge, a new public id and the
+    name "<name> (copy)". Active, like any new agent; API keys, webhooks and calls stay with the
+    original."""
     suffix = " (copy)"
     max_length = Agent._meta.get_field("name").max_length
     settings_fields = {
@@ -103,9 +105,12 @@ def agent_duplicate(*, agent: Agent, name: str | None = None) -> Agent:
         for field in Agent._meta.concrete_fields
         if field.name not in _NOT_COPIED
     }
-    return agent_create(
-        name=name or agent.name[: max_length - len(suffix)] + suffix, **settings_fields
-    )
+    with transaction.atomic():
+        copy = agent_create(
+            name=name or agent.name[: max_length - len(suffix)] + suffix, **settings_fields
+        )
+        knowledge_copy(source=agent, target=copy)
+    return copy
 
 
 def api_key_rules_check(

@@ -37,3 +37,8 @@ def webhook_deliveries_resume() -> int:
 @shared_task(autoretry_for=(OperationalError,), retry_backoff=True, retry_kwargs={"max_retries": 5})
 def knowledge_document_index(document_id: int) -> None:
     knowledge_services.knowledge_document_index(document_id=document_id)
+
+
+@shared_task
+def knowledge_index_resume() -> list[int]:
+    return knowledge_services.knowledge_index_resume()

@@ -1,7 +1,7 @@
 """Voice-to-voice latency, measured at the caller: end of the caller's speech -> first agent audio.
 
     .venv/bin/python bench/voice_latency.py [--calls 2] [--turns 10] [--llm qwen2.5-0.5b]
-        [--turn-detection silence|smart_turn] [--turn-silence-ms 600]
+        [--turn-detection silence|smart_turn] [--turn-silence-ms 600] [--speech piper,human]
 
 Starts the product on loopback (daphne + a separate media worker + a private Redis, SQLite in a
 temporary directory, the default conversation pipeline and models), then, as a WebRTC caller
@@ -10,6 +10,12 @@ answer from the moment its last speech sample left the caller to the first audib
 that arrived. Prints p50/p95 over all turns, the greeting latency (call_started -> first audio),
 and the server's own breakdown per turn (end-of-turn wait, STT, LLM first token, first TTS chunk),
 and how many replies were prepared during the end-of-turn silence.
+
+Two speech sets (``--speech``): ``piper``, the questions below in the Piper voice, and ``human``,
+recorded human speech from the moonshine-voice wheel cut into turns (bench/speech_sets.py). For
+each: the turns' word error rate (Piper: against the question's text; human: against the
+product's Whisper on the whole clip offline, in its full 30 s window), talk-over (agent audio heard while the caller was
+still speaking) and the CPU it ran on.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ import asyncio
 import json
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -38,6 +45,14 @@ QUESTIONS = [
     "How much does a croissant cost?",
     "Where is the bakery?",
 ]
+
+
+def cpu_model() -> str:
+    out = subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout
+    for line in out.splitlines():
+        if line.startswith("Model name:"):
+            return line.split(":", 1)[1].strip()
+    return "unknown"
 
 
 def percentiles(values: list[float]) -> dict:
@@ -78,6 +93,9 @@ async def one_call(base_url, key, agent_id, turns: int, questions) -> dict:
     started = await asyncio.to_thread(start_call, base_url, key, agent_id)
     caller = WebSocketCaller(started["websocket_url"], started["token"])
     latencies = []
+    heard_texts: list[str] = []  # the caller's final transcript lines of each turn
+    references: list[str] = []
+    talk_over = 0
     try:
         await caller.connect()
         at_started, _ = await caller.wait_for("call_started")
@@ -85,14 +103,29 @@ async def one_call(base_url, key, agent_id, turns: int, questions) -> dict:
         greeting_ms = (first - at_started) * 1000 if first else None
         await quiet_for(caller.browser, 1.0)
         for turn in range(turns):
-            caller.browser.microphone.say(questions[turn % len(questions)])
+            utterance, pcm = questions[turn % len(questions)]
+            seen = len(caller.events)
+            spoken_start = time.monotonic()
+            caller.browser.microphone.say(pcm)
             while caller.browser.microphone.speaking:
                 await asyncio.sleep(0.005)
             spoken_end = caller.browser.microphone.finished_at
+            # The agent spoke over the caller: audio heard between the caller's first word and
+            # the end of their speech (the previous answer was over before they began).
+            if any(spoken_start + 0.1 < t < spoken_end for t in caller.browser.heard_frames):
+                talk_over += 1
             answered = await heard_after(caller.browser, spoken_end)
             if answered is not None:
                 latencies.append((answered - spoken_end) * 1000)
             await quiet_for(caller.browser, 1.2)
+            references.append(utterance.reference)
+            heard_texts.append(
+                " ".join(
+                    m["text"]
+                    for _, m in caller.events[seen:]
+                    if m["type"] == "transcript" and m["role"] == "user" and m.get("final")
+                )
+            )
         await caller.hangup()
     finally:
         await caller.close()
@@ -100,6 +133,9 @@ async def one_call(base_url, key, agent_id, turns: int, questions) -> dict:
         "session_id": started["session_id"],
         "greeting_ms": greeting_ms,
         "latencies_ms": latencies,
+        "references": references,
+        "heard": heard_texts,
+        "talk_over": talk_over,
     }
 
 
@@ -118,29 +154,29 @@ def server_timings(session_ids: list[str]) -> list[dict]:
         time.sleep(0.2)
 
 
-async def run(args, base_url: str, key: str, agent_id: str) -> dict:
+async def run(args, base_url: str, key: str, agent_id: str, utterances) -> dict:
+    from bench.speech_sets import word_error_rate
     from voice.audio import TRACK_RATE, resample
-    from voice.engines import registry
     from voice.ice import restrict_host_addresses
 
     restrict_host_addresses(["127.0.0.1"])
-    piper = registry.tts_get("piper")
-    questions = []
-    for text in QUESTIONS:
-        pcm, rate = piper.synthesize(text)
-        questions.append(resample(pcm, rate, TRACK_RATE))
-
-    calls = [
-        await one_call(base_url, key, agent_id, args.turns, questions) for _ in range(args.calls)
-    ]
+    questions = [(u, resample(u.pcm16k, 16000, TRACK_RATE)) for u in utterances]
+    # Each call goes on where the one before left off, so a long set is said once, not twice.
+    calls = []
+    for index in range(args.calls):
+        shift = (index * args.turns) % len(questions)
+        turns = questions[shift:] + questions[:shift]
+        calls.append(await one_call(base_url, key, agent_id, args.turns, turns))
     latencies = [ms for c in calls for ms in c["latencies_ms"]]
     timings = await asyncio.to_thread(server_timings, [c["session_id"] for c in calls])
     breakdown = {
         name: percentiles([t[name] for t in timings if name in t])
         for name in (
             "end_of_turn_wait_ms",
+            "prompt_wait_ms",
             "stt_ms",
             "llm_first_token_ms",
+            "first_clause_ms",
             "tts_first_chunk_ms",
             "response_latency_ms",
         )
@@ -154,7 +190,28 @@ async def run(args, base_url: str, key: str, agent_id: str) -> dict:
     )
     # Turns whose reply was prepared during the end-of-turn silence (VOICE_PREPARE_REPLY).
     breakdown["prepared_turns"] = sum(1 for t in timings if t.get("prepared"))
+    # The LLM's prompt and the part of it not already in llama.cpp's cache: what its first
+    # token waited for (a cache lost to another generation shows as a large remainder).
+    breakdown["llm_prompt_tokens"] = percentiles(
+        [t["prompt_tokens"] for t in timings if "prompt_tokens" in t]
+    )
+    breakdown["llm_tokens_evaluated"] = percentiles(
+        [t["prompt_tokens"] - t["reused_tokens"] for t in timings if "prompt_tokens" in t]
+    )
     return {
+        "utterance_ms": percentiles([u.seconds * 1000 for u in utterances]),
+        "wer": word_error_rate(
+            [r for c in calls for r in c["references"]], [h for c in calls for h in c["heard"]]
+        ),
+        "talk_over": sum(c["talk_over"] for c in calls),
+        "misheard": sorted(
+            {
+                f"{ref} -> {heard}"
+                for c in calls
+                for ref, heard in zip(c["references"], c["heard"], strict=True)
+                if word_error_rate([ref], [heard])
+            }
+        ),
         "turns_answered": len(latencies),
         "turns_asked": args.calls * args.turns,
         "end_of_speech_to_first_agent_audio_ms": percentiles(latencies),
@@ -162,6 +219,31 @@ async def run(args, base_url: str, key: str, agent_id: str) -> dict:
             [c["greeting_ms"] for c in calls if c["greeting_ms"] is not None]
         ),
         "server_breakdown_ms": breakdown,
+        # Each turn as the server timed it, in order: where one slow turn's time went.
+        "server_turns": [
+            "/".join(
+                str(t.get(name, "-"))
+                for name in (
+                    "response_latency_ms",
+                    "end_of_turn_wait_ms",
+                    "stt_ms",
+                    "llm_first_token_ms",
+                    "first_clause_ms",
+                    "tts_first_chunk_ms",
+                    "prompt_tokens",
+                    "reused_tokens",
+                    "pool_wait_ms",
+                    "lock_wait_ms",
+                    "eval_ms",
+                )
+            )
+            + (" prepared" if t.get("prepared") else "")
+            + (" repeated" if t.get("rewritten") else "")
+            for t in timings
+        ],
+        "server_turns_legend": "latency/end-of-turn wait/STT/LLM first token/first clause's text/its TTS ms,"
+        " prompt/reused tokens, LLM job's wait for a pool thread/for the model, prompt evaluation"
+        " and first token ms; 'repeated': the first try repeated the previous reply",
     }
 
 
@@ -172,8 +254,11 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=2)
     parser.add_argument("--turns", type=int, default=10)
     parser.add_argument("--llm", default="", help="LLM_MODEL for the product (default: its own)")
-    parser.add_argument("--turn-detection", default="silence", choices=["silence", "smart_turn"])
+    parser.add_argument("--turn-detection", default="smart_turn", choices=["silence", "smart_turn"])
     parser.add_argument("--turn-silence-ms", type=int, default=600)
+    parser.add_argument(
+        "--speech", default="piper,human", help="speech sets, comma-separated: piper, human"
+    )
     args = parser.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-voice-latency-"))
@@ -202,7 +287,12 @@ def main() -> None:
         Agent.objects.filter(public_id=agent_id).update(
             turn_detection=args.turn_detection, turn_silence_ms=args.turn_silence_ms
         )
-        result = asyncio.run(run(args, product.base_url, key, agent_id))
+        from bench.speech_sets import human_utterances, piper_utterances
+
+        result = {"cpu": cpu_model()}
+        for speech in args.speech.split(","):
+            utterances = piper_utterances(QUESTIONS) if speech == "piper" else human_utterances()
+            result[speech] = asyncio.run(run(args, product.base_url, key, agent_id, utterances))
         result["setup"] = {
             "llm": product.env.get("LLM_MODEL") or "(settings default)",
             "turn_detection": args.turn_detection,

@@ -9,7 +9,12 @@ instance live calls answer with (one generation at a time): a summary written du
 would hold that call's next reply back by seconds. So there it waits while any call is
 connecting or live, checking again every ``RECHECK_SECONDS``, for at most
 ``CALL_SUMMARY_MAX_DELAY_SECONDS``; then it runs anyway, so that a server that is never idle
-still summarizes. With a broker a Celery worker runs it at once, with a model of its own.
+still summarizes. A call that connects while a summary is being written stops it
+(``SummaryDeferred``: the task waits again): measured before, the next call's first reply waited
+4.6 s behind a summary begun in the second between two calls. With a broker a Celery worker
+writes it with a model of its own, but on the same cores when it runs on the media worker's
+machine: there it gives way to calls all the same (``CALL_SUMMARY_GIVES_WAY_TO_CALLS``, on by
+default; measured: a 5-6 s summary during the next call held its first words back by 1-2 s).
 """
 
 from __future__ import annotations
@@ -17,10 +22,12 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from agents.models import WebhookEndpoint
@@ -32,7 +39,7 @@ from sessions.selectors import (
     call_sessions_summary_overdue,
     call_transcript_list,
 )
-from voice.summary import Turn, call_outcome, call_summarize
+from voice.summary import SummaryInterrupted, Turn, call_outcome, call_summarize
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +54,12 @@ OVERDUE_BATCH = 20
 # One summary at a time in this process: the model takes one generation at a time anyway, and
 # summaries waiting for it would hold the few background threads that webhook sends need.
 _running = threading.Lock()
+# How often a summary that gives way to calls looks for one (a query each time).
+CALL_WATCH_SECONDS = 0.2
+
+
+class SummaryDeferred(Exception):
+    """A call connected while the summary was being written: it was stopped, nothing stored."""
 
 
 def call_summary_enqueue(session_id: str, *, queued_at: float | None = None) -> None:
@@ -63,22 +76,29 @@ def call_summary_enqueue(session_id: str, *, queued_at: float | None = None) -> 
     )
 
 
-def call_summary_delay(*, queued_at: float, shares_model: bool) -> float:
+def call_summary_delay(*, queued_at: float, gives_way: bool) -> float:
     """Seconds to wait before writing a summary queued at ``queued_at``; 0: write it now.
-    ``shares_model``: the task runs in the process whose media worker answers calls (no broker,
-    embedded media worker)."""
-    if not shares_model:
+    ``gives_way``: the summary would take the model (no broker, embedded media worker) or the
+    cores (CALL_SUMMARY_GIVES_WAY_TO_CALLS) from live calls."""
+    if not gives_way or call_summary_overdue(queued_at):
         return 0.0
     left = settings.CALL_SUMMARY_MAX_DELAY_SECONDS - (time.time() - queued_at)
-    if left <= 0:
-        return 0.0
     if _running.locked() or call_sessions_in_progress_exist():
         return min(RECHECK_SECONDS, left)
     return 0.0
 
 
-def call_summary_write(*, session_id: str, force: bool = False) -> CallSession | None:
-    """Write the call's summary and outcome, then emit ``call.ended``.
+def call_summary_overdue(queued_at: float) -> bool:
+    """It has waited for the live calls as long as it may: written now, calls or not."""
+    return time.time() - queued_at >= settings.CALL_SUMMARY_MAX_DELAY_SECONDS
+
+
+def call_summary_write(
+    *, session_id: str, force: bool = False, yield_to_calls: bool = False
+) -> CallSession | None:
+    """Write the call's summary and outcome, then emit ``call.ended``. ``yield_to_calls``: the
+    model is the live calls' one; a call that connects meanwhile stops the summary and this
+    raises ``SummaryDeferred``, having stored and sent nothing.
 
     Idempotent: a written summary is kept (``force`` writes it anew), so running this again only
     reads the turns again; the outcome follows the stored turns (the same turns, the same
@@ -95,10 +115,16 @@ def call_summary_write(*, session_id: str, force: bool = False) -> CallSession |
     if force or not session.summary:
         started = time.monotonic()
         try:
-            with _running:
+            with _running, _calls_watched(yield_to_calls) as cancel:
                 summary, outcome = call_summarize(
-                    turns=turns, handoff_line=agent.handoff_line, llm_model=agent.llm_model
+                    turns=turns,
+                    handoff_line=agent.handoff_line,
+                    llm_model=agent.llm_model,
+                    cancel=cancel,
                 )
+        except SummaryInterrupted as exc:
+            logger.info("Call %s: its summary gave way to a call that connected", session_id)
+            raise SummaryDeferred(session_id) from exc
         except Exception:
             logger.exception(
                 "Summarizing call %s failed: it keeps its outcome (%s), without a summary",
@@ -126,6 +152,34 @@ def call_summary_write(*, session_id: str, force: bool = False) -> CallSession |
             current.save(update_fields=fields)
         call_event_emit(session=current, event=WebhookEndpoint.Event.CALL_ENDED)
     return current
+
+
+@contextmanager
+def _calls_watched(watch: bool) -> Iterator[threading.Event]:
+    """An event set as soon as a call is connecting or live (``watch``), looked for every
+    ``CALL_WATCH_SECONDS`` on a thread of its own until the block ends."""
+    cancel, done = threading.Event(), threading.Event()
+    if not watch:
+        yield cancel
+        return
+
+    def look() -> None:
+        try:
+            while not done.is_set():
+                if call_sessions_in_progress_exist():
+                    cancel.set()
+                    return
+                done.wait(CALL_WATCH_SECONDS)
+        finally:
+            connection.close()  # this thread's own database connection
+
+    watcher = threading.Thread(target=look, name="summary-call-watch", daemon=True)
+    watcher.start()
+    try:
+        yield cancel
+    finally:
+        done.set()
+        watcher.join()
 
 
 def call_summaries_overdue() -> list[str]:

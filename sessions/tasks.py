@@ -16,15 +16,24 @@ def call_transcript_store(session_id: str) -> None:
 @shared_task(bind=True, autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5)
 def call_summary_write(self, session_id: str, queued_at: float = 0.0) -> None:
     # Eager (no broker): this runs in the web process, whose embedded media worker may be
-    # answering calls with the same model; the service says how long to wait them out.
-    wait = summaries.call_summary_delay(
-        queued_at=queued_at,
-        shares_model=bool(self.request.is_eager) and settings.MEDIA_WORKER_EMBEDDED,
-    )
+    # answering calls with the same model. Elsewhere it shares the machine's cores with them
+    # unless the setting says otherwise. The service says how long to wait the calls out.
+    gives_way = (
+        bool(self.request.is_eager) and settings.MEDIA_WORKER_EMBEDDED
+    ) or settings.CALL_SUMMARY_GIVES_WAY_TO_CALLS
+    wait = summaries.call_summary_delay(queued_at=queued_at, gives_way=gives_way)
     if wait:
         task_enqueue(call_summary_write, (session_id, queued_at), countdown=wait)
         return
-    summaries.call_summary_write(session_id=session_id)
+    try:
+        summaries.call_summary_write(
+            session_id=session_id,
+            yield_to_calls=gives_way and not summaries.call_summary_overdue(queued_at),
+        )
+    except summaries.SummaryDeferred:
+        task_enqueue(
+            call_summary_write, (session_id, queued_at), countdown=summaries.RECHECK_SECONDS
+        )
 
 
 @shared_task

@@ -160,6 +160,7 @@ def test_the_default_schedule_is_the_celery_beat_schedule():
             "finalize-abandoned-calls",
             "purge-old-recordings",
             "resume-call-summaries",
+            "resume-knowledge-indexing",
             "resume-webhook-deliveries",
         ]
     )
@@ -221,6 +222,6 @@ def test_the_web_process_runs_the_schedule_when_there_is_no_broker():
     started = _web_process_schedule()
     assert started == (
         "finalize-abandoned-calls,purge-old-recordings,resume-call-summaries,"
-        "resume-webhook-deliveries"
+        "resume-knowledge-indexing,resume-webhook-deliveries"
     )
     assert _web_process_schedule(BACKGROUND_SCHEDULE_ENABLED="false") == ""

@@ -22,10 +22,10 @@ from voice.engines.stt import STT_ENGINES
 from voice.engines.tts import TTS_ENGINES
 from voice.engines.turn import TURN_DETECTORS
 
-# Room the call's history needs beside the system prompt and the reply, in tokens: about four
-# short exchanges. history_trim drops older turns to stay within the window.
+# Room the call's history needs beside the prompt, the facts and the reply, in tokens: about four
+# short exchanges. ReplyPrompt.messages drops older turns to stay within the window.
 HISTORY_ROOM_TOKENS = 256
-# Chat-template tokens around the system prompt (role markers, the knowledge section's heading).
+# Chat-template tokens around the caller's latest message and the "Facts:" heading.
 TEMPLATE_TOKENS = 64
 
 
@@ -42,8 +42,7 @@ def agent_settings_errors(agent: Any) -> dict[str, str]:
     llm_error = llm.settings_error(agent.llm_model)
     if llm_error:
         errors["llm_model"] = llm_error
-    prompt_tokens = llm.prompt_tokens(agent.system_prompt or "", agent.llm_model)
-    prompt_error = _prompt_error(prompt_tokens, agent.llm_max_tokens or 0)
+    prompt_error = _prompt_error(_fixed_prompt_tokens(agent, llm), agent.llm_max_tokens or 0)
     if prompt_error:
         errors["system_prompt"] = prompt_error
     return errors
@@ -57,16 +56,28 @@ def _engine_error(table: dict[str, Any], what: str, engine: str, value: str) -> 
     return table[engine].settings_error(value)
 
 
-def _prompt_error(prompt_tokens: int, max_tokens: int) -> str:
+def _fixed_prompt_tokens(agent: Any, llm: Any) -> int:
+    """Tokens sent with every reply: the system message as a call builds it (the agent's prompt,
+    the voice and knowledge rules) and the worked examples. Counted as grounded whether or not
+    the agent has knowledge yet: documents added later must not make a saved agent fall silent.
+    """
+    from voice.pipeline.prompt import ReplyPrompt
+
+    prompt = ReplyPrompt.build(template=agent.system_prompt or "", context={}, grounded=True)
+    return prompt.fixed_tokens(lambda text: llm.prompt_tokens(text, agent.llm_model))
+
+
+def _prompt_error(fixed_tokens: int, max_tokens: int) -> str:
     window = settings.LLM_CONTEXT_TOKENS
-    needed = prompt_tokens + TEMPLATE_TOKENS + HISTORY_ROOM_TOKENS + max_tokens
-    if needed <= window:
+    room = TEMPLATE_TOKENS + settings.KNOWLEDGE_BUDGET_TOKENS + HISTORY_ROOM_TOKENS + max_tokens
+    if fixed_tokens + room <= window:
         return ""
-    allowed = window - TEMPLATE_TOKENS - HISTORY_ROOM_TOKENS - max_tokens
     return (
-        f"The system prompt is about {prompt_tokens} tokens; with the reply length "
-        f"({max_tokens}) and room for the conversation ({HISTORY_ROOM_TOKENS}) it must stay "
-        f"under {max(allowed, 0)} tokens to fit the model's {window}-token context window "
+        f"The system prompt comes to about {fixed_tokens} tokens with the call's rules and "
+        f"examples; with the reply length ({max_tokens}), the knowledge base's facts "
+        f"({settings.KNOWLEDGE_BUDGET_TOKENS}, KNOWLEDGE_BUDGET_TOKENS) and room for the "
+        f"conversation ({HISTORY_ROOM_TOKENS}) it must be about {fixed_tokens + room - window} "
+        f"tokens shorter to fit the model's {window}-token context window "
         "(LLM_CONTEXT_TOKENS). Shorten it, or lower the reply length."
     )
 

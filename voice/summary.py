@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from voice.engines.text import ends_sentence
-from voice.pipeline.guard import normalized_words
+from voice.pipeline.guard import says_line
 from voice.pipeline.prompt import DONT_KNOW, MESSAGE_OVERHEAD_TOKENS
 
 # CallSession.Outcome's values (sessions/models.py; a test holds the two together).
@@ -66,27 +66,30 @@ def call_outcome(*, turns: Sequence[Turn], handoff_line: str = "") -> str:
     replies = [turn.text for turn in turns[first_caller + 1 :] if turn.role == "agent"]
     if not replies:
         return ABANDONED
-    if handoff_line.strip() and any(_says(reply, handoff_line) for reply in replies):
+    if handoff_line.strip() and any(says_line(reply, handoff_line) for reply in replies):
         return HANDED_OFF
-    if any(_says(reply, DONT_KNOW) for reply in replies):
+    if any(says_line(reply, DONT_KNOW) for reply in replies):
         return NOT_ANSWERED
     return ANSWERED
 
 
-def _says(text: str, line: str) -> bool:
-    # Word for word, whatever the punctuation and case (speech-to-text and the guard may change
-    # those, never the words of a fixed line).
-    needle = " ".join(normalized_words(line))
-    return bool(needle) and f" {needle} " in f" {' '.join(normalized_words(text))} "
+class SummaryInterrupted(Exception):
+    """``cancel`` was set while the model wrote: nothing was written."""
 
 
 def call_summarize(
-    *, turns: Sequence[Turn], handoff_line: str = "", llm_model: str = ""
+    *,
+    turns: Sequence[Turn],
+    handoff_line: str = "",
+    llm_model: str = "",
+    cancel: threading.Event | None = None,
 ) -> tuple[str, str]:
     """``(summary, outcome)`` of a call. The summary is the model's (``llm_model``: the agent's
     model, "" = the server's), at most two sentences; a call without caller words gets a fixed
     line and no model run. Raises what loading or running the model raises
-    (``ModelUnavailable`` when it is not on this machine)."""
+    (``ModelUnavailable`` when it is not on this machine), and ``SummaryInterrupted`` when
+    ``cancel`` was set before the model finished (it stops at its next token)."""
+    cancel = cancel or threading.Event()
     outcome = call_outcome(turns=turns, handoff_line=handoff_line)
     if not any(turn.role == "user" and turn.text.strip() for turn in turns):
         return SILENT_CALL_SUMMARY, outcome
@@ -103,10 +106,12 @@ def call_summarize(
             messages,
             temperature=SUMMARY_TEMPERATURE,
             max_tokens=SUMMARY_MAX_TOKENS,
-            cancel=threading.Event(),
+            cancel=cancel,
             repeat_penalty=1.1,
         )
     )
+    if cancel.is_set():
+        raise SummaryInterrupted
     return summary_clean(text), outcome
 
 

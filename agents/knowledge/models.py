@@ -65,6 +65,9 @@ class KnowledgeDocument(models.Model):
     chunk_count = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(db_default=Now(), editable=False)
     indexed_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # When its indexing was last queued: a pending document queued long ago lost its task (a
+    # restart without a broker, a broker down) and is queued again (knowledge_index_resume).
+    index_queued_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["created_at", "id"]

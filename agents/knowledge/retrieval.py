@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from agents.knowledge import embedding
+from agents.knowledge.chunking import sentences_split
 from agents.knowledge.selectors import knowledge_chunk_rows, knowledge_revision_get
 
 logger = logging.getLogger(__name__)
@@ -32,6 +33,8 @@ RRF_K = 60
 # Below this, an embedding match alone does not make a chunk a candidate: MiniLM puts unrelated
 # sentences around 0 to 0.15 from a question, and the sentence that answers it mostly above 0.25.
 MIN_SIMILARITY = 0.2
+# Sentences of a chunk a passage's focus keeps by meaning (more if they share the query's words).
+FOCUS_SENTENCES = 2
 
 
 @dataclass(frozen=True)
@@ -44,6 +47,9 @@ class Passage:
     bm25: float
     similarity: float | None  # cosine; None when the chunk or the process has no embedding
     score: float  # the fused score the passages are ordered by
+    # The chunk's sentences that answer the query best, under its headings: what a small model
+    # is shown (a whole chunk buries the one fact among ten).
+    focus: str = ""
 
 
 @dataclass(frozen=True)
@@ -75,6 +81,17 @@ def _tokenize(texts: list[str]) -> list[list[str]]:
     )
 
 
+def chunk_sentences(text: str) -> tuple[str, list[str]]:
+    """A chunk's heading context ("Shop > Opening hours") and its body's sentences, split as
+    chunking split them when they were embedded (one vector each, in this order)."""
+    first_line = text.split("\n", 1)[0]
+    context = ""
+    head, sep, _rest = first_line.partition(": ")
+    if sep and not any(mark in head for mark in ".!?"):
+        context, text = head, text[len(head) + 2 :]
+    return context, [s for line in text.split("\n") for s in sentences_split(line)]
+
+
 class KnowledgeIndex:
     """An agent's chunks, searchable. Read-only once built, so threads may share it."""
 
@@ -94,8 +111,13 @@ class KnowledgeIndex:
             if chunk.embedding and len(chunk.embedding) % (2 * embedding.DIMENSIONS) == 0
         ]
         self._vector_rows = np.array([row for row, _ in owned], dtype=np.int64)
-        self._vector_starts = np.cumsum([0] + [len(v) for _, v in owned[:-1]], dtype=np.int64)
+        self._vector_starts = np.cumsum([0] + [len(v) for _, v in owned], dtype=np.int64)[:-1]
         self._vectors = np.concatenate([v for _, v in owned]).astype(np.float32) if owned else None
+        # Row -> (first, end) of its sentences' vectors.
+        self._sentence_rows = {
+            int(row): (int(start), int(start) + len(vectors))
+            for (row, vectors), start in zip(owned, self._vector_starts, strict=True)
+        }
 
     def __len__(self) -> int:
         return len(self.chunks)
@@ -118,7 +140,8 @@ class KnowledgeIndex:
         if not self.chunks or not query.strip() or limit <= 0:
             return []
         bm25 = self._bm25_scores(query)
-        similarity = self._similarities(query)
+        similarity, sentence_similarity = self._similarities(query)
+        query_words = set(_tokenize([query])[0]) - {""}
         fused = np.zeros(len(self.chunks))
         matched = bm25 > 0
         _add_rank_scores(fused, bm25, matched)
@@ -153,9 +176,38 @@ class KnowledgeIndex:
                     if similarity is None or np.isnan(similarity[row])
                     else float(similarity[row]),
                     score=float(fused[row]),
+                    focus=self._focus(row, query_words, sentence_similarity),
                 )
             )
         return passages
+
+    def _focus(
+        self, row: int, query_words: set[str], sentence_similarity: np.ndarray | None
+    ) -> str:
+        """The chunk's best sentences for the query in their own order, under its headings: the
+        FOCUS_SENTENCES closest in meaning, and any that shares one of its ``query_words``."""
+        chunk = self.chunks[row]
+        context, sentences = chunk_sentences(chunk.text)
+        keep: set[int] = set()
+        vectors = self._sentence_rows.get(row)
+        if (
+            sentence_similarity is not None
+            and vectors is not None
+            and vectors[1] - vectors[0] == len(sentences)
+        ):
+            scores = sentence_similarity[vectors[0] : vectors[1]]
+            keep.update(int(i) for i in np.argsort(-scores)[:FOCUS_SENTENCES])
+        if query_words:
+            for index, words in enumerate(_tokenize(sentences)):
+                if query_words & set(words):
+                    keep.add(index)
+        if not keep:
+            keep = set(range(len(sentences)))
+        body = " ".join(sentences[i] for i in sorted(keep))
+        # The nearest heading only: "Opening hours: ..." reads as a fact, a heading path
+        # ("Bakery > Opening hours: ...") is echoed back by small models.
+        heading = context.rsplit(" > ", 1)[-1]
+        return f"{heading}: {body}" if heading else body
 
     def _bm25_scores(self, query: str) -> np.ndarray:
         tokens = _tokenize([query])[0]
@@ -163,20 +215,20 @@ class KnowledgeIndex:
             return np.zeros(len(self.chunks))
         return np.asarray(self._bm25.get_scores(tokens), dtype=np.float64)
 
-    def _similarities(self, query: str) -> np.ndarray | None:
-        """Cosine per chunk, NaN for chunks without a vector; None when there are none."""
+    def _similarities(self, query: str) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """Cosine per chunk (its best sentence's), NaN for chunks without a vector, and per
+        sentence; (None, None) when there are no vectors."""
         if self._vectors is None or not embedding.available():
-            return None
+            return None, None
         try:
             vector = embedding.encoder().encode([query])[0]
         except Exception:
             logger.exception("Embedding a knowledge query failed; searching by keywords only")
-            return None
+            return None, None
+        per_sentence = self._vectors @ vector
         similarity = np.full(len(self.chunks), np.nan)
-        similarity[self._vector_rows] = np.maximum.reduceat(
-            self._vectors @ vector, self._vector_starts
-        )
-        return similarity
+        similarity[self._vector_rows] = np.maximum.reduceat(per_sentence, self._vector_starts)
+        return similarity, per_sentence
 
 
 def _add_rank_scores(fused: np.ndarray, scores: np.ndarray, candidates: np.ndarray) -> None:

@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from datetime import datetime, timedelta
 
 import numpy as np
+from django.conf import settings
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from agents.knowledge import embedding
@@ -22,6 +24,8 @@ from agents.models import Agent
 logger = logging.getLogger(__name__)
 
 EMBEDDING_DTYPE = np.dtype("<f2")  # half the bytes of float32, the same ranking
+# Documents a sweep queues again at most (the oldest first; the next sweep takes the rest).
+RESUME_BATCH = 20
 
 
 def knowledge_document_add(
@@ -96,6 +100,45 @@ def knowledge_document_remove(*, document: KnowledgeDocument) -> None:
     with transaction.atomic():
         document.delete()  # its chunks go with it (on_delete=CASCADE)
         _revision_bump(document.agent_id)
+
+
+@transaction.atomic
+def knowledge_copy(*, source: Agent, target: Agent) -> int:
+    """Give ``target`` a copy of each of ``source``'s documents (a duplicated agent answers as
+    the original does). Chunks and vectors are copied, not made again: a copy of a ready
+    document is ready at once. A document still pending is copied pending and queued. Returns
+    the number of documents copied."""
+    documents = list(source.knowledge_documents.order_by("created_at", "id"))
+    for original in documents:
+        copy = KnowledgeDocument.objects.create(
+            agent=target,
+            title=original.title,
+            kind=original.kind,
+            source_name=original.source_name,
+            text=original.text,
+            sha256=original.sha256,
+            indexed_sha256=original.indexed_sha256,
+            status=original.status,
+            error=original.error,
+            chunk_count=original.chunk_count,
+            indexed_at=original.indexed_at,
+        )
+        KnowledgeChunk.objects.bulk_create(
+            KnowledgeChunk(
+                document=copy,
+                agent=target,
+                seq=chunk.seq,
+                text=chunk.text,
+                token_count=chunk.token_count,
+                embedding=chunk.embedding,
+            )
+            for chunk in original.chunks.order_by("seq")
+        )
+        if copy.status == KnowledgeDocument.Status.PENDING:
+            _index_enqueue(copy.pk)
+    if documents:
+        _revision_bump(target.pk)
+    return len(documents)
 
 
 def knowledge_document_index(*, document_id: int) -> KnowledgeDocument | None:
@@ -205,9 +248,30 @@ def _revision_bump(agent_id: int) -> None:
         KnowledgeBase.objects.filter(agent_id=agent_id).update(revision=F("revision") + 1)
 
 
+def knowledge_index_resume(*, now: datetime | None = None) -> list[int]:
+    """Queue again the indexing of documents still pending KNOWLEDGE_RESUME_AFTER_SECONDS after
+    it was last queued (their task was lost), and return their ids. Each is queued at most once
+    a period; should the lost task turn up after all, indexing is idempotent (the row lock and
+    the content hash in ``_chunks_replace``)."""
+    now = now or timezone.now()
+    overdue = now - timedelta(seconds=settings.KNOWLEDGE_RESUME_AFTER_SECONDS)
+    ids = list(
+        KnowledgeDocument.objects.filter(status=KnowledgeDocument.Status.PENDING)
+        .filter(Q(index_queued_at__isnull=True) | Q(index_queued_at__lt=overdue))
+        .filter(created_at__lt=overdue)
+        .order_by("created_at")
+        .values_list("pk", flat=True)[:RESUME_BATCH]
+    )
+    for document_id in ids:
+        _index_enqueue(document_id)
+    return ids
+
+
 def _index_enqueue(document_id: int) -> None:
     from agents.tasks import knowledge_document_index  # tasks import this module
     from thinnest_site.background import task_enqueue
+
+    KnowledgeDocument.objects.filter(pk=document_id).update(index_queued_at=timezone.now())
 
     # After commit, so the task finds the row; robust: a broker that is down must not fail the
     # upload (the document stays pending and ``knowledge_add``/a re-upload indexes it).

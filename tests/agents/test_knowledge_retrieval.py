@@ -124,6 +124,22 @@ def test_both_rankings_count_and_a_passage_says_where_it_comes_from(hybrid_index
     assert "3 dollars 20" in first.text
 
 
+@needs_model
+def test_a_passage_focuses_on_the_sentences_that_answer_under_the_nearest_heading(hybrid_index):
+    # The model is shown the focus, not the whole chunk: one fact among ten gets lost.
+    first = search(hybrid_index, "How much is a sourdough loaf?")[0]
+    assert "sourdough loaf costs 6 dollars" in first.focus
+    assert first.focus.startswith("Prices: ") and "Sunrise Bakery >" not in first.focus
+    assert len(first.focus) < len(first.text) or first.focus.endswith(first.text.split(": ")[-1])
+
+
+def test_without_embeddings_the_focus_keeps_the_sentences_that_share_the_questions_words(
+    keyword_index,
+):
+    first = search(keyword_index, "Are cheques all right?")[0]
+    assert first.focus == "Payment: We do not accept cheques."
+
+
 def test_passages_come_best_first_up_to_the_limit(keyword_index):
     passages = search(keyword_index, "bakery", limit=3)  # in every chunk's heading
     assert len(passages) == 3

@@ -195,3 +195,79 @@ def test_adding_a_document_queues_its_indexing_after_commit(agent, keywords_only
     finally:
         background_cancel_pending()
         background_wait_idle(timeout=30)
+
+
+def test_a_duplicated_agent_gets_a_copy_of_the_knowledge_and_answers_from_it(agent):
+    from agents.knowledge.retrieval import knowledge_index_get
+    from agents.services import agent_duplicate
+
+    ready = add_markdown(agent)
+    knowledge_document_index(document_id=ready.pk)
+    knowledge_faq_add(
+        agent=agent, question="Do you cater weddings?", answer="Yes.", queue_index=False
+    )
+    copy = agent_duplicate(agent=agent)
+
+    copied = list(copy.knowledge_documents.order_by("created_at", "id"))
+    assert [(d.title, d.status) for d in copied] == [
+        (ready.title, KnowledgeDocument.Status.READY),
+        ("Do you cater weddings?", KnowledgeDocument.Status.PENDING),
+    ]
+    assert copied[0].public_id != ready.public_id
+    originals = list(ready.chunks.order_by("seq").values_list("text", "embedding"))
+    assert list(copied[0].chunks.order_by("seq").values_list("text", "embedding")) == originals
+    assert knowledge_revision_get(agent_id=copy.pk) > 0
+    # The copy's own index finds the original's facts; the original keeps its own documents.
+    passages = knowledge_index_get(agent_id=copy.pk).search(
+        "How much is an almond croissant?", count_tokens=len, budget_tokens=10_000
+    )
+    assert passages and "3 dollars 20" in passages[0].text
+    assert agent.knowledge_documents.count() == 2
+    background_wait_idle()
+
+
+@pytest.mark.django_db(transaction=True)  # the queued indexings run on the background threads
+def test_a_document_whose_indexing_was_lost_is_queued_again_and_indexed(agent, keywords_only):
+    # Before: a restart without a broker lost the queued task, and the document stayed pending.
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from agents.knowledge.services import knowledge_index_resume
+
+    lost = add_markdown(agent)  # stored, its indexing never ran
+    queued_just_now = knowledge_document_add(
+        agent=agent, kind="text", content="We open at 7 am.", queue_index=False
+    )
+    background_cancel_pending()  # nothing of it runs yet
+    now = timezone.now()
+    long_ago = now - timedelta(hours=1)
+    KnowledgeDocument.objects.filter(pk=lost.pk).update(created_at=long_ago)
+    KnowledgeDocument.objects.filter(pk=queued_just_now.pk).update(
+        created_at=long_ago, index_queued_at=now
+    )
+    try:
+        assert knowledge_index_resume() == [lost.pk]
+        assert knowledge_index_resume() == []  # once a period, not every sweep
+        assert background_wait_idle(timeout=30)
+        lost.refresh_from_db()
+        assert (lost.status, lost.chunk_count) == ("ready", 5)
+        queued_just_now.refresh_from_db()
+        assert queued_just_now.status == "pending"
+    finally:
+        background_cancel_pending()
+        background_wait_idle(timeout=30)
+
+
+def test_the_knowledge_sweep_runs_from_the_schedule():
+    from django.conf import settings
+
+    from thinnest_site.celery import app
+
+    entry = next(
+        e
+        for e in settings.CELERY_BEAT_SCHEDULE.values()
+        if e["task"] == "agents.tasks.knowledge_index_resume"
+    )
+    assert entry["schedule"] <= settings.KNOWLEDGE_RESUME_AFTER_SECONDS
+    assert entry["task"] in app.tasks

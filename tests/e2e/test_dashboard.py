@@ -186,8 +186,17 @@ def test_a_staff_user_sets_up_an_agent_talks_to_it_and_finds_the_call(product_se
         session_id = page.evaluate("window.thinnestTalk.call.sessionId")
 
         # The call in the history, found by a word the caller said, with its transcript.
+        # Celery stores the transcript after the call: search until the call is found there.
+        call_link = f"a[href='/dashboard/calls/{session_id}/']"
         page.goto(f"{base}/dashboard/calls/?q=saturday&agent={agent_id}")
-        page.wait_for_selector(f"a[href='/dashboard/calls/{session_id}/']")
+        for _ in range(60):
+            if page.locator(call_link).count():
+                break
+            page.wait_for_timeout(500)
+            page.reload()
+        else:
+            page.goto(f"{base}/dashboard/calls/{session_id}/")
+            raise AssertionError(f"call not found by its words: {page.inner_text('main')}")
         check_layout(page, "calls")
         page.click(f"a[href='/dashboard/calls/{session_id}/']")
         # Celery stores the transcript after the call, and again once the worker has handed in

@@ -57,6 +57,17 @@ def test_a_prompt_far_over_the_context_window_is_refused(settings):
     assert "Shorten it" in message
 
 
+def test_the_prompt_must_leave_room_for_the_knowledge_bases_facts(settings):
+    # Facts retrieved for each turn go beside the question: an agent whose prompt only fits
+    # without them would lose its history, or its reply, once documents are added.
+    prompt = "We bake bread and cakes every morning. " * 60
+    settings.KNOWLEDGE_BUDGET_TOKENS = 0
+    assert agent_create(name="Fits", system_prompt=prompt).pk
+    settings.KNOWLEDGE_BUDGET_TOKENS = settings.LLM_CONTEXT_TOKENS // 2
+    message = save_errors(system_prompt=prompt)["system_prompt"][0]
+    assert "KNOWLEDGE_BUDGET_TOKENS" in message and "tokens shorter" in message
+
+
 def test_an_espeak_language_code_is_accepted():
     agent_create(name="Robot", tts_engine="espeak", tts_voice="de")
 

@@ -14,6 +14,7 @@ from tests.voice.engines.speech import cut_after, steady_speech
 from voice.audio import AgentAudioTrack, resample
 from voice.engines import registry
 from voice.pipeline.conversation import ConversationPipeline
+from voice.pipeline.prompt import Fact
 from voice.protocol import CallSpec
 
 FRAME = 320  # 20 ms at 16 kHz
@@ -222,6 +223,7 @@ async def test_the_agent_hangs_up_after_goodbye(speech):
     call = Call()
     try:
         await call.say(speech("Thank you, that is all. Goodbye!"))
+        await call.silence(1.5)  # Smart Turn may wait out its maximum (1.8 s) on a TTS voice
         deadline = time.monotonic() + 30
         while call.events.ended is None and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
@@ -242,7 +244,8 @@ class CountingStt:
         return self.stt.transcribe(pcm, language)
 
 
-async def test_the_turn_reuses_its_speculative_transcription(speech):
+async def test_the_turn_reuses_its_speculative_transcription(speech, settings):
+    settings.STT_PARTIAL_EVERY_MS = 0  # partial transcripts while speaking would count too
     call = Call()
     call.pipeline.stt = counting = CountingStt(call.pipeline.stt)
     try:
@@ -253,8 +256,9 @@ async def test_the_turn_reuses_its_speculative_transcription(speech):
         await call.close()
 
 
-async def test_a_pause_mid_sentence_discards_the_guess_and_keeps_both_halves(speech):
-    call = Call()
+async def test_a_pause_mid_sentence_discards_the_guess_and_keeps_both_halves(speech, settings):
+    settings.STT_PARTIAL_EVERY_MS = 0  # partial transcripts while speaking would count too
+    call = Call(turn_detection="silence")
     call.pipeline.stt = counting = CountingStt(call.pipeline.stt)
     try:
         first, second = speech("I would like to order"), speech("a chocolate cake for Saturday.")
@@ -271,8 +275,10 @@ async def test_a_pause_mid_sentence_discards_the_guess_and_keeps_both_halves(spe
         await call.close()
 
 
-async def test_the_guess_is_shown_as_a_partial_before_the_final_text(speech):
-    call = Call(turn_silence_ms=1500)  # a slow end of turn, so the guess lands first
+async def test_the_guess_is_shown_as_a_partial_before_the_final_text(speech, settings):
+    settings.STT_PARTIAL_EVERY_MS = 0  # the partials while speaking would come before the guess
+    # A slow end of turn by silence, so the guess lands first.
+    call = Call(turn_detection="silence", turn_silence_ms=1500)
     try:
         question = speech("Do you bake sourdough bread?")
         for i in range(0, question.size, FRAME):
@@ -318,7 +324,7 @@ async def test_the_agents_end_of_turn_silence_decides_whether_a_pause_ends_the_t
     pause = np.zeros(int(16000 * 1.2), dtype=np.int16)
     audio = np.concatenate([first, pause, second])
 
-    impatient = Call(turn_silence_ms=300)
+    impatient = Call(turn_detection="silence", turn_silence_ms=300)
     try:
         await impatient.say(audio)
         await impatient.events.wait_for(lambda e: len(user_finals(impatient)) == 2)
@@ -326,7 +332,7 @@ async def test_the_agents_end_of_turn_silence_decides_whether_a_pause_ends_the_t
     finally:
         await impatient.close()
 
-    patient = Call(turn_silence_ms=1500)
+    patient = Call(turn_detection="silence", turn_silence_ms=1500)
     try:
         await patient.say(audio)
         await patient.silence(1.0)
@@ -434,7 +440,8 @@ async def test_a_noise_that_cuts_the_agent_off_lets_it_finish_what_it_was_saying
         "Hello and welcome to the bakery. We have fresh bread, cakes and pastries every day, "
         "and today we have a special offer on croissants and apple pies for all our customers."
     )
-    call = Call(greeting=greeting)
+    # By silence: Smart Turn would rightly wait out a "Hmm, ah." as unfinished.
+    call = Call(greeting=greeting, turn_detection="silence")
     call.pipeline.stt = Deaf()
     try:
         await call.pipeline.start()
@@ -515,7 +522,7 @@ def assert_one_reply_heard_after(call: Call, user_at: float) -> None:
 async def test_the_reply_is_prepared_during_the_end_of_turn_silence(speech):
     # A long end-of-turn silence: the speculative transcript, the LLM's first clause and its
     # audio are all ready well before the turn ends.
-    call = Call(turn_silence_ms=2500)
+    call = Call(turn_detection="silence", turn_silence_ms=2500)
     call.pipeline.llm = RecordingLlm(call.pipeline.llm)
     try:
         await call.say(speech("What time do you open in the morning?"))
@@ -538,8 +545,55 @@ async def test_the_reply_is_prepared_during_the_end_of_turn_silence(speech):
     assert call.pipeline.history[1]["content"] == agent["text"]
 
 
+class BakeryFacts:
+    """A knowledge base of one fact, noting what it was searched for and when."""
+
+    def __init__(self) -> None:
+        self.searched: list[tuple[float, str]] = []
+
+    def search(self, text: str) -> list[Fact]:
+        self.searched.append((time.monotonic(), text))
+        return [
+            Fact(
+                text="Opening hours: We open at 7 am every day.",
+                document_id="doc_hours",
+                document_title="Hours",
+                chunk_id=7,
+            )
+        ]
+
+
+async def test_a_prepared_reply_is_grounded_and_its_turn_keeps_its_sources(speech):
+    # Retrieval runs on the speculative transcript, in the end-of-turn silence: nothing of it
+    # is left to do once the turn ends, and the reply that plays was given the facts.
+    call = Call(turn_detection="silence", turn_silence_ms=2500)
+    facts = BakeryFacts()
+    call.events.knowledge_source = facts
+    try:
+        await call.pipeline.start()  # as a call does: the knowledge loads here
+        # A caller speaks after the greeting, by when the knowledge is in: Whisper's guess
+        # (about 120 ms) would otherwise come before it, and a guess without it is not prepared.
+        await asyncio.wait_for(asyncio.shield(call.pipeline._knowledge), 30)
+        await call.say(speech("What time do you open in the morning?"))
+        await call.silence(2.0)
+        user_at, _ = await call.events.wait_for(
+            lambda e: e.get("role") == "user" and e["type"] == "transcript" and e.get("final")
+        )
+        await call.events.wait_for(
+            lambda e: e.get("role") == "agent" and e["type"] == "transcript" and e.get("final")
+        )
+    finally:
+        await call.close()
+    assert call.pipeline.turn_timings[-1]["prepared"] is True
+    # Searched with the pause's guess before the turn ended (partial transcripts, while the
+    # caller spoke, search with the words so far too: VOICE_PREFILL_WORDS).
+    assert any(at < user_at and "open" in text.lower() for at, text in facts.searched)
+    agent_turn = next(t for t in call.events.turns if t["role"] == "agent" and t.get("text"))
+    assert agent_turn["sources"] == [{"document_id": "doc_hours", "title": "Hours", "chunk_id": 7}]
+
+
 async def test_a_prepared_reply_is_dropped_unheard_when_the_caller_goes_on(speech):
-    call = Call(turn_silence_ms=2500)
+    call = Call(turn_detection="silence", turn_silence_ms=2500)
     call.pipeline.llm = RecordingLlm(call.pipeline.llm)
     try:
         # A pause long enough for a reply to this half to be prepared, short of the turn's end.
@@ -564,6 +618,60 @@ async def test_a_prepared_reply_is_dropped_unheard_when_the_caller_goes_on(speec
     assert_one_reply_heard_after(call, user_at)
 
 
+def evaluated_text(llm) -> str:
+    """What the llama.cpp context holds evaluated now (its prompt cache)."""
+    model = llm.llm
+    return model.detokenize(model.input_ids[: model.n_tokens].tolist()).decode(errors="replace")
+
+
+def agent_finals(call: Call) -> list[str]:
+    return [
+        e["text"]
+        for _, e in call.events.events
+        if e.get("role") == "agent" and e["type"] == "transcript" and e.get("final")
+    ]
+
+
+async def test_the_prompt_and_greeting_are_evaluated_before_the_caller_speaks(speech):
+    # The first reply then starts after them (llama.cpp's prefix reuse) instead of evaluating
+    # the whole prompt once the turn has ended.
+    call = Call(greeting="Hello, this is the bakery. How can I help?")
+    llm = call.pipeline.writer.llm
+    llm.llm.reset()
+    try:
+        await call.pipeline.start()
+        await asyncio.wait_for(asyncio.shield(call.pipeline._knowledge), 30)
+        held = evaluated_text(llm)
+        assert "assistant of a bakery that opens at 8 am" in held
+        assert "Hello, this is the bakery. How can I help?" in held
+        await call.say(speech("What time do you open in the morning?"))
+        await call.events.wait_for(lambda e: len(agent_finals(call)) == 2)  # greeting, reply
+    finally:
+        await call.close()
+    # The reply's prompt began with what was evaluated ahead: the held text is still its start.
+    assert evaluated_text(llm).startswith(held.rsplit("Hello, this is the bakery.", 1)[0])
+
+
+async def test_a_prefill_that_fails_costs_the_call_nothing(speech, monkeypatch, caplog):
+    call = Call()
+    llm = call.pipeline.writer.llm
+
+    def broken(messages):
+        raise RuntimeError("prefill broke")
+
+    monkeypatch.setattr(llm, "prefill", broken)
+    try:
+        await call.pipeline.start()
+        await call.say(speech("What time do you open in the morning?"))
+        _, agent = await call.events.wait_for(
+            lambda e: e.get("role") == "agent" and e["type"] == "transcript" and e.get("final")
+        )
+    finally:
+        await call.close()
+    assert agent["text"].strip() and call.events.ended is None
+    assert any("evaluating the prompt ahead failed" in r.getMessage() for r in caplog.records)
+
+
 class FailingLlm:
     """An LLM that breaks mid-call (a model file gone bad, out of memory): raises on use."""
 
@@ -575,6 +683,9 @@ class FailingLlm:
     def stream_reply(self, messages, **kwargs):
         raise RuntimeError("llama_decode returned -1")
         yield  # a generator, as the real one
+
+    def prefill(self, messages, **kwargs):
+        pass
 
 
 async def test_a_failing_llm_is_apologized_for_and_ends_the_call_with_the_error(

@@ -4,6 +4,7 @@ listener's hooks, one agent utterance's heard/rest split, the speaking signal.""
 from __future__ import annotations
 
 import asyncio
+import time
 
 import numpy as np
 import pytest
@@ -42,22 +43,35 @@ class InFlight:
 
 
 class FixedStt:
-    def __init__(self, text: str = "I would like a cake") -> None:
+    def __init__(self, text: str = "I would like a cake", *, seconds: float = 0.0) -> None:
         self.text = text
+        self.seconds = seconds  # how long each transcription takes
         self.inputs: list[int] = []
 
     def transcribe(self, pcm16k: np.ndarray, language: str = "en") -> str:
         InFlight.started += 1
+        time.sleep(self.seconds)
         self.inputs.append(pcm16k.size)
         InFlight.finished += 1
         return self.text
 
 
-class NeverDone:
+class ScriptedTurn:
+    """A turn detector that answers each ask with the next of ``verdicts`` (the last repeats);
+    an exception instance is raised, as a broken model would."""
+
+    def __init__(self, *verdicts: float | Exception) -> None:
+        self.verdicts = list(verdicts)
+        self.asked_with_ms: list[int] = []
+
     def complete_probability(self, pcm16k: np.ndarray) -> float:
         InFlight.started += 1
+        self.asked_with_ms.append(pcm16k.size * 1000 // 16000)
+        verdict = self.verdicts.pop(0) if len(self.verdicts) > 1 else self.verdicts[0]
         InFlight.finished += 1
-        return 0.0
+        if isinstance(verdict, Exception):
+            raise verdict
+        return verdict
 
 
 class RecordedHooks:
@@ -86,7 +100,14 @@ class RecordedHooks:
 class Ear:
     """A listener on a fake VAD and STT, with a call clock that advances one window per window."""
 
-    def __init__(self, *, turn_silence_ms: int = 600, stt=None, turn_detector=None) -> None:
+    def __init__(
+        self,
+        *,
+        turn_silence_ms: int = 600,
+        stt=None,
+        turn_detector=None,
+        partials_ms: int | None = 0,
+    ) -> None:
         self.ms = 0
         self.hooks = RecordedHooks()
         self.stt = stt or FixedStt()
@@ -100,6 +121,10 @@ class Ear:
             stt=self.stt,
             turn_detector=turn_detector,
         )
+        # Partial transcripts while speech goes on: off unless a test is about them (None: as
+        # the setting says).
+        if partials_ms is not None:
+            self.listener.partial_every_windows = -(-partials_ms // WINDOW_MS)
 
     def push(self, window: np.ndarray, count: int = 1) -> None:
         for _ in range(count):
@@ -182,7 +207,7 @@ async def test_words_not_yet_transcribed_join_the_next_turn():
 
 async def test_smart_turn_holds_the_turn_open_until_its_maximum(settings):
     settings.SMART_TURN_MAX_WAIT_FACTOR = 2.0
-    ear = Ear(turn_silence_ms=320, turn_detector=NeverDone())
+    ear = Ear(turn_silence_ms=320, turn_detector=ScriptedTurn(0.0))
     ear.push(VOICED, 10)
     ear.push(SILENT, GUESS_WINDOWS)
     await ear.settle()
@@ -191,6 +216,93 @@ async def test_smart_turn_holds_the_turn_open_until_its_maximum(settings):
     assert not ear.hooks.turns  # past the silence, short of twice it
     ear.push(SILENT, 1)
     assert ear.hooks.turns[0].silence_ms == 640
+
+
+async def test_a_turn_smart_turn_hears_as_complete_ends_with_its_verdict_early_in_the_pause():
+    detector = ScriptedTurn(0.9)
+    ear = Ear(turn_silence_ms=600, turn_detector=detector)
+    ear.push(VOICED, 10)
+    ear.push(SILENT, GUESS_WINDOWS)
+    assert not ear.hooks.turns  # asked, not answered yet
+    await ear.settle()
+    # The verdict ended the turn as it arrived, 192 ms into the pause, not at 600 ms.
+    assert [turn.silence_ms for turn in ear.hooks.turns] == [GUESS_WINDOWS * WINDOW_MS]
+    assert len(detector.asked_with_ms) == 1
+
+
+async def test_an_unfinished_turn_is_judged_once_and_waits_out_its_maximum(settings):
+    settings.SMART_TURN_MAX_WAIT_FACTOR = 2.0
+    detector = ScriptedTurn(0.1, 0.9)  # a second ask would hear it as finished
+    ear = Ear(turn_silence_ms=320, turn_detector=detector)
+    ear.push(VOICED, 10)
+    for _ in range(640 // WINDOW_MS - 1):
+        ear.push(SILENT)
+        await ear.settle()
+    assert not ear.hooks.turns and len(detector.asked_with_ms) == 1
+    ear.push(SILENT)
+    assert [turn.silence_ms for turn in ear.hooks.turns] == [640]
+
+
+async def test_speech_that_resumes_voids_a_verdict_still_coming():
+    detector = ScriptedTurn(0.9)
+    ear = Ear(turn_silence_ms=600, turn_detector=detector)
+    ear.push(VOICED, 10)
+    ear.push(SILENT, GUESS_WINDOWS)
+    ear.push(VOICED, 1)  # the caller goes on before the verdict is in
+    await ear.settle()
+    assert not ear.hooks.turns
+
+
+async def test_a_failing_smart_turn_leaves_the_turn_to_the_silence_rule(caplog):
+    ear = Ear(turn_silence_ms=320, turn_detector=ScriptedTurn(RuntimeError("onnx")))
+    ear.push(VOICED, 10)
+    ear.push(SILENT, GUESS_WINDOWS)
+    await ear.settle()
+    assert not ear.hooks.turns
+    ear.push(SILENT, 320 // WINDOW_MS - GUESS_WINDOWS)
+    await ear.settle()
+    assert [turn.silence_ms for turn in ear.hooks.turns] == [320 // WINDOW_MS * WINDOW_MS]
+    # Said once for the pause, not at each of its windows.
+    assert [r.message for r in caplog.records].count(
+        "call session_parts: Smart Turn failed: RuntimeError('onnx')"
+    ) == 1
+
+
+async def test_the_caller_sees_their_words_while_they_speak(settings):
+    ear = Ear(stt=FixedStt("I would like"), partials_ms=320)
+    for _ in range(6):
+        ear.push(VOICED, 10)
+        await ear.settle()
+    partials = [call[1] for call in ear.hooks.calls if call[0] == "partial"]
+    assert partials and set(partials) == {"I would like"}
+    # Each is the utterance so far, every 320 ms of it.
+    assert len(ear.stt.inputs) >= 2 and ear.stt.inputs == sorted(set(ear.stt.inputs))
+    assert ear.stt.inputs[1] - ear.stt.inputs[0] >= 320 * 16
+    ear.push(SILENT, 600 // WINDOW_MS + 1)
+    await ear.settle()
+    (turn,) = ear.hooks.turns
+    assert await ear.listener.transcript(turn) == "I would like"
+    # The turn's text is the pause's guess: all the speech, not a partial's part of it.
+    assert ear.stt.inputs[-1] >= turn.audio.size - turn.silence_ms * 16
+
+
+async def test_partials_take_no_more_than_their_share_of_the_cpu(settings):
+    ear = Ear(stt=FixedStt(seconds=0.1), partials_ms=32)  # as often as the share allows
+    for _ in range(60):  # 1.9 s of speech, a window at a time
+        ear.push(VOICED)
+        await ear.settle()
+    # 100 ms per transcription, a quarter of a thread: one per 400 ms of speech at most.
+    assert 2 <= len(ear.stt.inputs) <= 6, ear.stt.inputs
+
+
+@pytest.mark.parametrize("every_ms, expected_calls", [(0, 0), (640, 2)])
+async def test_the_setting_sets_how_often_partials_come(settings, every_ms, expected_calls):
+    settings.STT_PARTIAL_EVERY_MS = every_ms
+    ear = Ear(partials_ms=None)
+    for _ in range(5):  # 1.6 s of speech
+        ear.push(VOICED, 10)
+        await ear.settle()
+    assert len(ear.stt.inputs) == expected_calls
 
 
 async def test_a_deafened_listener_hears_nothing():

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from voice.pipeline.prompt import DONT_KNOW, Fact, ReplyPrompt
+from voice.pipeline.prompt import DONT_KNOW, EXAMPLE_TURNS, Fact, ReplyPrompt
 
 
 def words(text: str) -> int:
@@ -24,13 +24,33 @@ def test_context_fills_placeholders_and_is_stated_as_facts_about_the_caller():
     assert "user_name: Jane Doe" in prompt.system and "voice call" in prompt.system
 
 
-def test_a_grounded_prompt_says_to_answer_from_the_facts_or_hand_off():
+def test_a_grounded_prompt_says_to_answer_from_the_facts_or_say_it_does_not_know():
     prompt = ReplyPrompt.build(
         template="", context={}, grounded=True, handoff_line="Call Maria on 555 0142."
     )
-    assert DONT_KNOW in prompt.system and "Call Maria on 555 0142." in prompt.system
+    assert DONT_KNOW in prompt.system
+    # The writer adds the hand-off line after a "don't know": in the prompt, small models
+    # recited it in every reply.
+    assert "555 0142" not in prompt.system
     ungrounded = ReplyPrompt.build(template="", context={})
     assert DONT_KNOW not in ungrounded.system
+
+
+def test_a_grounded_prompt_shows_worked_examples_before_the_conversation():
+    prompt = ReplyPrompt.build(template="Bakery.", context={}, grounded=True)
+    history = [{"role": "user", "content": "When do you open?"}]
+    messages = prompt.messages(history, [FACT], budget_tokens=1000, count=words)
+    examples = messages[1:-1]
+    assert examples == list(EXAMPLE_TURNS)
+    assert [m["role"] for m in examples] == ["user", "assistant"] * 3
+    assert {"role": "assistant", "content": DONT_KNOW} in examples
+    ungrounded = ReplyPrompt.build(template="Bakery.", context={})
+    assert len(ungrounded.messages(history, [], budget_tokens=1000, count=words)) == 2
+    # The examples count in the budget: with them, fewer turns of history fit.
+    long_history = [{"role": "user", "content": "word " * 30} for _ in range(8)]
+    with_examples = prompt.messages(long_history, [], budget_tokens=300, count=words)
+    without = ungrounded.messages(long_history, [], budget_tokens=300, count=words)
+    assert len(with_examples) - len(EXAMPLE_TURNS) < len(without)
 
 
 def test_the_facts_go_with_the_latest_question_only():
@@ -41,8 +61,9 @@ def test_the_facts_go_with_the_latest_question_only():
         {"role": "user", "content": "When do you open?"},
     ]
     messages = prompt.messages(history, [FACT], budget_tokens=1000, count=words)
-    assert [m["role"] for m in messages] == ["system", "user", "assistant", "user"]
-    assert messages[1]["content"] == "Hi"
+    conversation = messages[1 + len(EXAMPLE_TURNS) :]
+    assert [m["role"] for m in conversation] == ["user", "assistant", "user"]
+    assert conversation[0]["content"] == "Hi"
     assert messages[-1]["content"] == "Facts:\n- We open at 7 am.\n\nCaller: When do you open?"
     assert history[-1]["content"] == "When do you open?"  # the call's history is untouched
 

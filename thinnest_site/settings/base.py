@@ -204,6 +204,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "agents.tasks.webhook_deliveries_resume",
         "schedule": 60.0,
     },
+    # Knowledge documents whose queued indexing was lost.
+    "resume-knowledge-indexing": {
+        "task": "agents.tasks.knowledge_index_resume",
+        "schedule": 60.0,
+    },
 }
 
 # --- Background work without a broker ------------------------------------------------------------

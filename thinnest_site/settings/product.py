@@ -98,6 +98,13 @@ VOICE_INFERENCE_THREADS = env.int("VOICE_INFERENCE_THREADS", default=2)
 # Write and voice the reply to the speculative transcript during the end-of-turn silence, so it
 # plays as soon as the turn ends; costs the LLM work of replies dropped when the caller goes on.
 VOICE_PREPARE_REPLY = env.bool("VOICE_PREPARE_REPLY", default=True)
+# Evaluate the prompt of a reply to the caller's words so far at each partial transcript, so the
+# reply to the whole turn evaluates only what came after (skipped while the model is busy).
+VOICE_PREFILL_WORDS = env.bool("VOICE_PREFILL_WORDS", default=True)
+# Whisper (an engine without streaming) transcribes the caller's words so far every this many ms
+# of speech, so they see them while they speak; 0: only at pauses. Costs a share of an inference
+# thread per speaking caller (at most a quarter: see voice/pipeline/listener.py).
+STT_PARTIAL_EVERY_MS = env.int("STT_PARTIAL_EVERY_MS", default=640)
 # Silence that ends the user's turn, and speech that counts as an interruption.
 TURN_SILENCE_MS = env.int("TURN_SILENCE_MS", default=600)
 BARGE_IN_MIN_SPEECH_MS = env.int("BARGE_IN_MIN_SPEECH_MS", default=120)
@@ -138,9 +145,14 @@ WEBHOOK_RESUME_BATCH = env.int("WEBHOOK_RESUME_BATCH", default=500)
 
 # --- After the call (see README) -----------------------------------------------------------------
 
-# Without a broker a call's summary waits while other calls are live (the model is theirs), at
-# most this long after the call, then it is written anyway; call.ended goes out after it.
+# A call's summary waits while other calls are live, at most this long after the call, then it
+# is written anyway; call.ended goes out after it. Without a broker it must (the model is the
+# calls' own); with Celery it does while CALL_SUMMARY_GIVES_WAY_TO_CALLS: a Celery worker on the
+# media worker's machine has a model of its own but the same cores (measured: a 5-6 s summary
+# during the next call held its replies' first words back by 1-2 s). Set it false when Celery
+# runs on a host of its own.
 CALL_SUMMARY_MAX_DELAY_SECONDS = env.float("CALL_SUMMARY_MAX_DELAY_SECONDS", default=300.0)
+CALL_SUMMARY_GIVES_WAY_TO_CALLS = env.bool("CALL_SUMMARY_GIVES_WAY_TO_CALLS", default=True)
 
 # --- Knowledge base (per agent, see README) -----------------------------------------------------
 
@@ -148,5 +160,10 @@ CALL_SUMMARY_MAX_DELAY_SECONDS = env.float("CALL_SUMMARY_MAX_DELAY_SECONDS", def
 KNOWLEDGE_MAX_UPLOAD_BYTES = env.int("KNOWLEDGE_MAX_UPLOAD_BYTES", default=10 * 1024 * 1024)
 # Passages retrieved for each caller turn, and the most tokens they may take of the prompt
 # (reserved when an agent is saved: prompt + knowledge + history + reply fit the context window).
-KNOWLEDGE_PASSAGES = env.int("KNOWLEDGE_PASSAGES", default=3)
+# 2 by measurement (bench/answers.py, Qwen2.5-0.5B): 29 of 42 right against 26 with 3 and 27
+# with 1.
+KNOWLEDGE_PASSAGES = env.int("KNOWLEDGE_PASSAGES", default=2)
 KNOWLEDGE_BUDGET_TOKENS = env.int("KNOWLEDGE_BUDGET_TOKENS", default=320)
+# A document still pending this long after its indexing was queued is queued again (its task
+# was lost); longer than an indexing takes (100 chunks: 32 s here), or work is done twice.
+KNOWLEDGE_RESUME_AFTER_SECONDS = env.float("KNOWLEDGE_RESUME_AFTER_SECONDS", default=600.0)

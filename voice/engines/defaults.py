@@ -11,4 +11,4 @@ from __future__ import annotations
 STT_ENGINE = "whisper"
 TTS_ENGINE = "piper"
 LLM_ENGINE = "llama"  # an agent picks a model, not an LLM engine: this one runs them all
-TURN_DETECTION = "silence"
+TURN_DETECTION = "smart_turn"  # Smart Turn v3: answers sooner, waits out mid-sentence pauses

@@ -6,8 +6,7 @@ The conversation sits on its parts, each of which knows nothing of the ones abov
 - ``Speech`` (speech.py) is one agent utterance: play, interrupt -> what was heard and the rest.
 - ``PreparedReply`` (prepared.py) is a reply written during the end-of-turn silence.
 - ``ReplyWriter`` (reply.py) writes and voices replies: LLM -> chunks -> TTS.
-What stays here is the call's side of it all: history, answering a turn, the greeting, hanging
-up, the apology when a reply fails, when the caller may cut the agent off, and turn timings.
+What stays here: history, answering a turn, the greeting, hanging up, apologies, barge-in.
 """
 
 from __future__ import annotations
@@ -18,6 +17,7 @@ import re
 import threading
 import time
 from collections.abc import AsyncIterator
+from functools import partial
 
 import numpy as np
 from django.conf import settings
@@ -71,15 +71,17 @@ class ConversationPipeline:
             spec, self, call_ms=events.call_ms, vad=vad, stt=stt, turn_detector=turn_detector
         )
         self.writer = reply_writer_build(spec, tts=tts)
-        self._knowledge: asyncio.Task | None = None
+        self._knowledge: asyncio.Task | None = None  # loads the knowledge, evaluates the prompt
+        self._greeting_voiced = asyncio.Event()
+        if not spec.greeting.strip():
+            self._greeting_voiced.set()
         self.transcript = Transcript(events)
         self.signal = SpeakingSignal(output, events.emit)
         self.history: list[dict] = []
         self.turn_timings: list[dict] = []
         self._timing: dict = {}  # the current turn's
         self._user_end_monotonic = 0.0  # when the caller stopped speaking, until the reply plays
-        # The agent's side: the task answering (or greeting, or apologizing), the LLM's stop for
-        # a live reply, the utterance being played, and a reply prepared in the pause.
+        # The agent's side: its reply task, the LLM's stop, the utterance playing, a prepared reply.
         self._reply: asyncio.Task | None = None
         self._cancel = threading.Event()
         self._speech: Speech | None = None
@@ -91,19 +93,23 @@ class ConversationPipeline:
     # --- lifecycle -------------------------------------------------------------------------------
 
     async def start(self) -> None:
-        # The agent's knowledge loads while the greeting plays; a reply waits for it.
-        self._knowledge = asyncio.create_task(self._knowledge_load())
+        # The agent's knowledge loads and its prompt is evaluated while the greeting plays; a
+        # reply waits for them.
+        self._knowledge = asyncio.create_task(self._prompt_prepare())
         if self.spec.greeting.strip():
             self._reply = self._watched(self._speak_greeting())
 
-    async def _knowledge_load(self) -> None:
+    async def _prompt_prepare(self) -> None:
         try:
             knowledge = await self.events.knowledge(self.writer.llm.count_tokens)
         except Exception:
             # The call goes on, answering from its prompt alone, rather than not at all.
             logger.exception("call %s: its knowledge could not be loaded", self.spec.session_id)
-            return
-        self.writer.knowledge_attach(knowledge)
+        else:
+            self.writer.knowledge_attach(knowledge)
+        # After the greeting's synthesis: the CPU goes to what the caller hears first.
+        await self._greeting_voiced.wait()
+        await self.writer.prefill()
 
     async def close(self) -> None:
         # A hang-up in the middle of a reply: the transcript keeps what the caller heard of it.
@@ -155,6 +161,9 @@ class ConversationPipeline:
 
     def on_partial(self, text: str) -> None:
         self.transcript.partial("user", text)
+        ready = self._knowledge is None or self._knowledge.done()  # the prompt's start is in
+        if settings.VOICE_PREFILL_WORDS and ready and not self._agent_busy:
+            self.writer.prefill_words([*self.history, {"role": "user", "content": text}])
 
     def on_user_turn(self, turn: UserTurn) -> None:
         self._user_end_monotonic = turn.ended_at
@@ -227,20 +236,19 @@ class ConversationPipeline:
             self._timing["prepared"] = True
             await self._say(prepared.audio(self._timing), sources=prepared.sources)
             return
-        if self._knowledge is not None:
-            await self._knowledge
+        if self._knowledge is not None and not self._knowledge.done():
+            waited = time.monotonic()
+            await self._knowledge  # the knowledge and the prompt's evaluation, begun at start
+            self._timing["prompt_wait_ms"] = round((time.monotonic() - waited) * 1000)
         self._cancel = threading.Event()
         sources: list[dict] = []
+        first_token = partial(self._timing.__setitem__, "llm_first_token_ms")  # this turn's
+        first_chunk = partial(self._timing.__setitem__, "tts_first_chunk_ms")
+        first_text = partial(self._timing.__setitem__, "first_clause_ms")
         pieces = self.writer.pieces(
-            self.history, self._cancel, on_first_token=self._first_token, sources=sources
+            self.history, self._cancel, first_token, sources, prompt_stats=self._timing
         )
-        await self._say(self.writer.voiced(pieces, on_first_chunk=self._first_chunk), sources)
-
-    def _first_token(self, ms: int) -> None:
-        self._timing["llm_first_token_ms"] = ms
-
-    def _first_chunk(self, ms: int) -> None:
-        self._timing["tts_first_chunk_ms"] = ms
+        await self._say(self.writer.voiced(pieces, first_chunk, first_text), sources)
 
     def _speech_begin(self) -> Speech:
         self._speech = Speech(
@@ -267,8 +275,11 @@ class ConversationPipeline:
     async def _speak_greeting(self) -> None:
         greeting = self.spec.greeting
         key = (self.spec.tts_engine, self.spec.tts_voice, self.spec.tts_speed, greeting)
-        if key not in _greetings:
-            _greetings[key] = await self.writer.voice(greeting)
+        try:
+            if key not in _greetings:
+                _greetings[key] = await self.writer.voice(greeting)
+        finally:
+            self._greeting_voiced.set()
         pcm, rate = _greetings[key]
         speech = self._speech_begin()
         speech.play(greeting, pcm, rate)
@@ -296,7 +307,7 @@ class ConversationPipeline:
             self._prepared.drop()
             self._prepared = None
 
-    # --- failures on the reply path --------------------------------------------------------------
+    # --- failures on the reply path, and playback callbacks ---------------------------------------
 
     def _watched(self, coroutine) -> asyncio.Task:
         task = asyncio.create_task(coroutine)
@@ -329,8 +340,6 @@ class ConversationPipeline:
         except Exception:
             logger.exception("call %s: the apology could not be voiced", self.spec.session_id)
         self.events.end_call(REASON_ERROR, f"The agent could not answer: {exc}"[:500])
-
-    # --- playback callbacks ----------------------------------------------------------------------
 
     def on_playback_start(self) -> None:
         if self._speech is not None:

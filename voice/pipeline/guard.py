@@ -20,6 +20,13 @@ def normalized_words(text: str) -> list[str]:
     return re.findall(r"[a-z0-9]+", text.lower())
 
 
+def says_line(text: str, line: str) -> bool:
+    """Whether ``text`` holds the fixed ``line`` word for word, whatever the punctuation and case
+    (speech-to-text and the guard may change those, never the words of a fixed line)."""
+    needle = " ".join(normalized_words(line))
+    return bool(needle) and f" {needle} " in f" {' '.join(normalized_words(text))} "
+
+
 class ReplyGuard:
     def __init__(self, previous_reply: str = "", *, max_sentences: int = MAX_SENTENCES) -> None:
         self.previous = normalized_words(previous_reply)

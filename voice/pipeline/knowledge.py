@@ -32,7 +32,7 @@ class AgentKnowledge:
         )
         return [
             Fact(
-                text=passage.text,
+                text=passage.focus or passage.text,
                 document_id=passage.document_id,
                 document_title=passage.document_title,
                 chunk_id=passage.chunk_id,

@@ -36,13 +36,19 @@ WINDOW_MS = WINDOW * 1000 // 16000
 # Speech shorter than this never starts a user turn (clicks, a cough).
 MIN_SPEECH_MS = 96
 PRE_ROLL_WINDOWS = 10  # 320 ms kept from before speech was detected: first syllables
-# After this much silence the utterance so far is transcribed speculatively: when the turn does
-# end (the agent's turn_silence_ms), its text is ready or nearly so. Speech resuming discards the
-# guess. Smart Turn is asked at the same moment: pipecat runs it ~200 ms into a pause, the
-# operating point its model was trained for, and its verdict is then ready at the threshold.
+# Smart Turn is asked this far into a pause: pipecat runs it ~200 ms in, the operating point its
+# model was trained for, and a turn it judges complete ends with its verdict.
 SPECULATE_AFTER_SILENCE_MS = 192
+# After this much silence the utterance so far is transcribed speculatively (the guess), and the
+# reply to it is begun: speech resuming discards both. Earlier than Smart Turn's ask: the reply's
+# LLM starts once the guess is in, so every ms of it before the verdict is a ms off the answer
+# (measured at 192 ms: the turn often ended before the guess was in, and nothing was prepared).
+GUESS_AFTER_SILENCE_MS = 96
 # Smart Turn probability at or above which a pause ends the turn.
 SMART_TURN_COMPLETE = 0.5
+# A partial transcript (an engine without streaming: Whisper) takes at most this share of an
+# inference thread per call: the next waits out this many times the last one's duration.
+PARTIAL_MAX_SHARE = 0.25
 
 
 @dataclass(frozen=True, eq=False)
@@ -108,6 +114,12 @@ class TurnListener:
         self._speech_started_ms = 0
         self._speculation: asyncio.Future | None = None
         self._turn_check: asyncio.Future | None = None
+        # Partial transcripts while the caller speaks (engines without streaming): the one in
+        # flight, the utterance length (windows) at which the next is due, and when it started.
+        self.partial_every_windows = -(-settings.STT_PARTIAL_EVERY_MS // WINDOW_MS)
+        self._partial: asyncio.Future | None = None
+        self._partial_due = 0
+        self._partial_started = 0.0
         # Streaming STT (an engine with ``stream``): the utterance is recognized as it is spoken.
         self._stt_stream: asyncio.Task | None = None
         self._stt_audio: asyncio.Queue[np.ndarray | None] | None = None
@@ -175,22 +187,69 @@ class TurnListener:
             self._speculation = None
             self._turn_check = None
             self.hooks.on_speaking(self._speech_ms)
-        elif self._silence_ms >= SPECULATE_AFTER_SILENCE_MS:
+            self._partial_if_due()
+        elif self._silence_ms >= GUESS_AFTER_SILENCE_MS:
             loop = asyncio.get_running_loop()
-            if self._speculation is None and self._stt_stream is None:
-                audio = np.concatenate(self._utterance)
-                self._speculation = loop.run_in_executor(
-                    inference_pool(), self.stt.transcribe, audio, self.language
-                )
-                self._speculation.add_done_callback(self._on_guess)
-            if self.turn_detector is not None and self._turn_check is None:
-                audio = np.concatenate(self._utterance)
+            check_due = (
+                self.turn_detector is not None
+                and self._turn_check is None
+                and self._silence_ms >= SPECULATE_AFTER_SILENCE_MS
+            )
+            # Not while a partial transcript runs: it holds Whisper's lock, and a guess queued
+            # behind it would hold the pool's other thread, which Smart Turn's verdict then
+            # waits for. The guess goes out when the partial is in.
+            guess_due = (
+                self._speculation is None and self._stt_stream is None and self._partial is None
+            )
+            audio = np.concatenate(self._utterance) if check_due or guess_due else None
+            if check_due:
                 self._turn_check = loop.run_in_executor(
                     inference_pool(), self.turn_detector.complete_probability, audio
                 )
                 self._turn_check.add_done_callback(self._on_turn_verdict)
-        if self._silence_ms >= self.turn_silence_ms and self._turn_may_end():
+            if guess_due:
+                self._speculation = loop.run_in_executor(
+                    inference_pool(), self.stt.transcribe, audio, self.language
+                )
+                self._speculation.add_done_callback(self._on_guess)
+        if self._turn_may_end():
             self._end_of_turn()
+
+    def _partial_if_due(self) -> None:
+        """Transcribes the utterance so far every STT_PARTIAL_EVERY_MS of it, one at a time and
+        no more often than PARTIAL_MAX_SHARE of a thread allows, so the caller sees their words
+        as they speak (the streaming engines' partials do this by their nature). The turn's own
+        text never comes from these: it is the whole utterance's, at the pause."""
+        if (
+            not self.partial_every_windows
+            or self._stt_stream is not None
+            or self._partial is not None
+            or len(self._utterance) < self._partial_due
+        ):
+            return
+        if not self._partial_due:  # the utterance's first: due once it is long enough
+            self._partial_due = self.partial_every_windows
+            return
+        self._partial_started = time.monotonic()
+        self._partial = asyncio.get_running_loop().run_in_executor(
+            inference_pool(), self.stt.transcribe, np.concatenate(self._utterance), self.language
+        )
+        self._partial.add_done_callback(self._on_partial_transcript)
+
+    def _on_partial_transcript(self, partial: asyncio.Future) -> None:
+        if partial is not self._partial:
+            return  # the turn ended meanwhile: its final text is coming
+        self._partial = None
+        took_windows = (time.monotonic() - self._partial_started) * 1000 / WINDOW_MS
+        self._partial_due = len(self._utterance) + max(
+            self.partial_every_windows, round(took_windows / PARTIAL_MAX_SHARE)
+        )
+        if partial.cancelled() or partial.exception() is not None:
+            return
+        text = partial.result().strip()
+        # In a pause the guess is newer than this partial and is shown instead.
+        if text and self._in_speech and self._speculation is None:
+            self.hooks.on_partial(text)
 
     def _on_guess(self, guess: asyncio.Future) -> None:
         if guess is not self._speculation or guess.cancelled() or guess.exception() is not None:
@@ -202,31 +261,36 @@ class TurnListener:
     # --- end of turn -----------------------------------------------------------------------------
 
     def _turn_may_end(self) -> bool:
-        """At the silence threshold: whether the turn ends now. With Smart Turn, only if it
-        judged the utterance complete (if its verdict is still coming, ``_on_turn_verdict``
-        decides), or once the silence has run to the maximum whatever it said."""
-        if self.turn_detector is None or self._silence_ms >= self.turn_max_silence_ms:
+        """Whether the turn ends now. By silence alone at the agent's end-of-turn silence. With
+        Smart Turn, as soon as it judges the utterance complete (asked at 192 ms, about 45 ms
+        to answer on two cores; 300-350 ms into the pause in the benchmark); if unfinished, at
+        the maximum wait; if it failed, by the silence rule. It is asked once per pause: asked
+        again later in the pause, it hears more silence as more finished, and a synthetic "I
+        wanted to ask about..." left for a second then ended the turn mid-sentence."""
+        if self._silence_ms >= self.turn_max_silence_ms:
             return True
+        if self.turn_detector is None:
+            return self._silence_ms >= self.turn_silence_ms
         check = self._turn_check
-        return check is not None and check.done() and self._turn_complete(check)
+        if check is None or not check.done():
+            return False
+        verdict = self._verdict(check)
+        return verdict if verdict is not None else self._silence_ms >= self.turn_silence_ms
 
-    def _turn_complete(self, check: asyncio.Future) -> bool:
+    def _verdict(self, check: asyncio.Future) -> bool | None:
+        """Smart Turn's answer: complete or not; None when the model failed."""
         if check.cancelled():
-            return True
+            return None
         if check.exception() is not None:
-            # A failing model must not hold every turn open: fall back to the silence rule.
-            logger.warning("call %s: Smart Turn failed: %r", self.session_id, check.exception())
-            return True
+            return None  # a failing model must not hold every turn open: silence decides
         return check.result() >= SMART_TURN_COMPLETE
 
     def _on_turn_verdict(self, check: asyncio.Future) -> None:
-        """A verdict that arrives after the silence threshold ends a complete turn at once."""
-        if (
-            check is self._turn_check
-            and self._in_speech
-            and self._silence_ms >= self.turn_silence_ms
-            and self._turn_complete(check)
-        ):
+        """A verdict ends a complete turn the moment it arrives (it was asked in a pause)."""
+        if not check.cancelled() and check.exception() is not None:
+            # Logged here, once per pause: _verdict runs at every window after it.
+            logger.warning("call %s: Smart Turn failed: %r", self.session_id, check.exception())
+        if check is self._turn_check and self._in_speech and self._turn_may_end():
             self._end_of_turn()
 
     def _end_of_turn(self) -> None:
@@ -238,6 +302,7 @@ class TurnListener:
         end_ms = self.call_ms() - self._silence_ms
         start_ms = self._speech_started_ms
         self._turn_check = None
+        self._partial, self._partial_due = None, 0
         # Nothing but silence followed the speculative snapshot, so its text is the turn's text.
         transcription, self._speculation = self._speculation, None
         if self._stt_stream is not None:

@@ -29,6 +29,7 @@ class PreparedReply:
         self.first_token_at: float | None = None
         self.first_audio_at: float | None = None
         self.sources: list[dict] = []  # the knowledge it was given
+        self.prompt_stats: dict = {}  # the LLM's prompt and cached tokens
         self.task = asyncio.create_task(self._prepare(writer, history))
         # A dropped preparation is never awaited: its failure is logged, not lost. (An adopted
         # one re-raises it in the reply, which ends the call.)
@@ -56,6 +57,7 @@ class PreparedReply:
                 timing["tts_first_chunk_ms"] = round(
                     max(0.0, audio_at - max(token_at, adopted)) * 1000
                 )
+                timing.update(self.prompt_stats)
             yield item
         await self.task  # an LLM or TTS failure surfaces as it would in a live reply
 
@@ -65,7 +67,11 @@ class PreparedReply:
 
         try:
             pieces = writer.pieces(
-                history, self.cancel, on_first_token=first_token, sources=self.sources
+                history,
+                self.cancel,
+                on_first_token=first_token,
+                sources=self.sources,
+                prompt_stats=self.prompt_stats,
             )
             async for item in writer.voiced(pieces):
                 if self.first_audio_at is None:

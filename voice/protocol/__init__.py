@@ -96,11 +96,11 @@ class CallSpec:
     tts_voice: str = ""
     tts_speed: float = 1.0
     llm_model: str = ""
-    llm_temperature: float = 0.7
+    llm_temperature: float = 0.2
     llm_max_tokens: int = 160
     max_duration_seconds: float = 600
     silence_timeout_seconds: float = 30
-    turn_detection: str = "silence"
+    turn_detection: str = "smart_turn"
     turn_silence_ms: int = 600
     recording_enabled: bool = False
     context: dict = field(default_factory=dict)

@@ -40,6 +40,6 @@ def test_smart_turn_hears_finished_sentences_as_complete_and_cut_ones_as_not():
 
 def test_silence_turn_detection_needs_no_model():
     assert registry.turn_detector_get("silence") is None
-    assert registry.turn_detector_get("") is None
+    assert registry.turn_detector_get("") is registry.turn_detector_get("smart_turn")  # default
     with pytest.raises(ModelUnavailable):
         registry.turn_detector_get("psychic")

@@ -28,8 +28,18 @@ class ChatModel(Protocol):
         max_tokens: int,
         cancel: threading.Event,
         repeat_penalty: float = 1.0,
+        prompt_stats: dict | None = None,
     ) -> Iterator[str]:
-        """Text pieces of the reply as they are generated; stops early once ``cancel`` is set."""
+        """Text pieces of the reply as they are generated; stops early once ``cancel`` is set.
+        ``prompt_stats``, if given, gets ``prompt_tokens`` and ``reused_tokens`` (evaluated
+        before and kept in the engine's cache) where the engine can tell."""
+        ...
+
+    def prefill(self, messages: list[dict], *, wait: bool = True) -> None:
+        """Evaluate ``messages`` now, so that a reply whose prompt starts with them starts
+        where they end (a last caller turn: as far as its words go). ``wait`` false: skip it
+        while the model is busy. Best effort: an engine that keeps no prompt cache does
+        nothing."""
         ...
 
 

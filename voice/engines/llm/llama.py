@@ -5,6 +5,7 @@ from __future__ import annotations
 import atexit
 import logging
 import threading
+import time
 from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
@@ -65,9 +66,17 @@ class LlamaChat:
         max_tokens: int,
         cancel: threading.Event,
         repeat_penalty: float = 1.0,
+        prompt_stats: dict | None = None,
     ) -> Iterator[str]:
-        """Text pieces of the reply as they are generated; stops early once ``cancel`` is set."""
+        """Text pieces of the reply as they are generated; stops early once ``cancel`` is set.
+        ``prompt_stats`` gets how many of the prompt's tokens were already in the context
+        (llama-cpp-python's longest-prefix reuse): what is left is what the first token waits
+        for, so the benchmark can tell a cache that held from one that was lost."""
+        asked = time.monotonic()
         with self._lock:
+            if prompt_stats is not None:  # another generation (a call's, a summary's) held it
+                prompt_stats["lock_wait_ms"] = round((time.monotonic() - asked) * 1000)
+            cached = self.llm._input_ids.tolist() if prompt_stats is not None else []
             stream = self.llm.create_chat_completion(
                 messages=messages,
                 stream=True,
@@ -76,11 +85,39 @@ class LlamaChat:
                 repeat_penalty=repeat_penalty,
             )
             for chunk in stream:
+                if prompt_stats is not None and "prompt_tokens" not in prompt_stats:
+                    # The first chunk comes with the first generated token after the prompt.
+                    prompt = self.llm._input_ids.tolist()[:-1]
+                    prompt_stats["prompt_tokens"] = len(prompt)
+                    prompt_stats["reused_tokens"] = self.llm.longest_token_prefix(cached, prompt)
+                    # The prompt's evaluation and the first token, with the model's lock held.
+                    prompt_stats["eval_ms"] = (
+                        round((time.monotonic() - asked) * 1000) - (prompt_stats["lock_wait_ms"])
+                    )
                 if cancel.is_set():
                     break
                 piece = chunk["choices"][0]["delta"].get("content")
                 if piece:
                     yield piece
+
+    def prefill(self, messages: list[dict], *, wait: bool = True) -> None:
+        """llama.cpp keeps the tokens it last evaluated and a prompt that begins with them
+        starts after them (llama-cpp-python's longest-prefix reuse): ``messages`` are evaluated
+        now, followed by an empty caller turn unless they end with the caller's (words said so
+        far), so the next reply's prompt matches up to the caller's words, or as far as those
+        go. One token is generated (the public API evaluates no prompt without). ``wait``
+        false: nothing is done while another generation holds the model."""
+        if messages[-1]["role"] != "user":
+            messages = [*messages, {"role": "user", "content": ""}]
+        if not self._lock.acquire(blocking=wait):
+            return
+        try:
+            for _ in self.llm.create_chat_completion(
+                messages=messages, stream=True, temperature=0.0, max_tokens=1
+            ):
+                pass
+        finally:
+            self._lock.release()
 
     @classmethod
     def resolve(cls, model: str = "", *, join: bool = True) -> Path | None:

@@ -22,18 +22,28 @@ class Command(BaseCommand):
             default="{}",
             help="JSON object filling the prompt's {{placeholders}}, as /voice/start's \"context\".",
         )
+        parser.add_argument(
+            "--history",
+            default="[]",
+            help='JSON list of the conversation so far: [{"role": "user"|"assistant", '
+            '"content": "..."}, ...] (at most 20 turns).',
+        )
         parser.add_argument("--json", action="store_true", help="Print one JSON object.")
 
     def handle(self, *args, **options):
         try:
             context = json.loads(options["context"])
+            history = json.loads(options["history"])
         except ValueError as exc:
-            raise CommandError(f"--context is not valid JSON: {exc}") from exc
+            raise CommandError(f"--context or --history is not valid JSON: {exc}") from exc
         if not isinstance(context, dict):
             raise CommandError("--context must be a JSON object.")
         try:
             answer = agent_chat_reply(
-                agent_public_id=options["agent_id"], question=options["question"], context=context
+                agent_public_id=options["agent_id"],
+                question=options["question"],
+                history=history,
+                context=context,
             )
         except (ChatError, ModelUnavailable) as exc:
             raise CommandError(str(exc)) from exc

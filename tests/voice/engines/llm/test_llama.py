@@ -103,3 +103,35 @@ def test_qwen_answers_a_short_question():
         )
     )
     assert "paris" in reply.lower()
+
+
+def test_the_prompt_stats_tell_what_the_cache_held_and_what_was_evaluated():
+    """What the benchmark's breakdown reads: a prompt that extends the one before is mostly
+    reused; one that shares nothing (another call's) is evaluated whole."""
+    llm = LlamaChat(str(LlamaChat.resolve("smollm2")), context_tokens=1024)
+
+    def ask(messages: list[dict]) -> dict:
+        stats: dict = {}
+        for _ in llm.stream_reply(
+            messages, temperature=0.0, max_tokens=4, cancel=threading.Event(), prompt_stats=stats
+        ):
+            pass
+        return stats
+
+    system = {"role": "system", "content": "You answer questions about a bakery in one sentence."}
+    first = [system, {"role": "user", "content": "When do you open on Saturdays?"}]
+    ask(first)
+    second = [
+        *first,
+        {"role": "assistant", "content": "At eight."},
+        {"role": "user", "content": "And on Sundays?"},
+    ]
+    extended = ask(second)
+    assert extended["prompt_tokens"] > 20
+    assert extended["prompt_tokens"] - 20 < extended["reused_tokens"] < extended["prompt_tokens"]
+    unrelated = ask([{"role": "user", "content": "Bonjour, quelle heure est-il ?"}])
+    # At most the chat template's opening is shared.
+    assert unrelated["reused_tokens"] <= 6
+    assert unrelated["prompt_tokens"] - unrelated["reused_tokens"] >= llm.count_tokens(
+        "Bonjour, quelle heure est-il ?"
+    )
