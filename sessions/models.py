@@ -54,6 +54,10 @@ class CallSession(models.Model):
         HANDED_OFF = "handed_off"  # the agent passed the caller on (its hand-off line)
         ABANDONED = "abandoned"  # the caller said nothing, or left before any answer
 
+    # The channel name of the media worker that took the call: if that worker dies, the call is
+    # found by it and closed (sessions/workers.py).
+    media_worker = models.CharField(max_length=200, blank=True)
+
     # Written after the call by the post-call task, with the local model.
     summary = models.TextField(blank=True)
     outcome = models.CharField(max_length=16, choices=Outcome.choices, blank=True)
@@ -97,3 +101,21 @@ class TranscriptEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.role}: {self.text[:40]}"
+
+
+class MediaWorkerRecord(models.Model):
+    """A media worker process as it last reported itself (every few seconds): what /healthz and
+    /metrics show, and how the calls of a worker that died are told from the calls of a live one."""
+
+    name = models.CharField(max_length=200, unique=True, help_text="Its channel name.")
+    host = models.CharField(max_length=255)
+    pid = models.PositiveIntegerField()
+    embedded = models.BooleanField(default=False, help_text="Inside the web process.")
+    capacity = models.PositiveIntegerField()
+    calls = models.PositiveIntegerField(default=0, help_text="Calls with media it holds.")
+    draining = models.BooleanField(default=False, help_text="Shutting down: it takes no call.")
+    started_at = models.DateTimeField()
+    seen_at = models.DateTimeField(db_index=True)
+
+    def __str__(self) -> str:
+        return f"{self.name} on {self.host} (pid {self.pid})"

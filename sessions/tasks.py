@@ -4,7 +4,7 @@ from celery import shared_task
 from django.conf import settings
 from django.db import OperationalError
 
-from sessions import recordings, services, summaries
+from sessions import recordings, services, summaries, workers
 from thinnest_site.background import task_enqueue
 
 
@@ -45,6 +45,8 @@ def call_summaries_overdue() -> list[str]:
 def calls_finalize_abandoned() -> None:
     for session_id in services.calls_finalize_abandoned():
         call_transcript_store.delay(session_id)
+    # Calls whose media worker died (their end stores their transcript).
+    workers.calls_close_orphaned()
 
 
 @shared_task

@@ -28,6 +28,12 @@ if settings.MEDIA_WORKER_EMBEDDED and settings.VOICE_PRELOAD_AT_START:
 
     logging.getLogger(__name__).info("voice models ready: %s (ms)", pipeline_preload())
 
+if settings.MEDIA_WORKER_EMBEDDED:
+    # Under daphne: close the calls its last run left open, and drain calls on SIGTERM.
+    from voice.shutdown import embedded_process_start
+
+    embedded_process_start()
+
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,

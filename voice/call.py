@@ -291,6 +291,18 @@ class Call:
             **self.pipeline.stats(),
         }
 
+    async def end_with_notice(self, line: str, reason: str, *, timeout: float) -> None:
+        """End the call after telling its caller why in the agent's voice: ``line``, waited for
+        at most ``timeout`` seconds. A call whose media never flowed has nobody to tell."""
+        if self.is_over:
+            return
+        if self.state is CallState.LIVE:
+            try:
+                await asyncio.wait_for(self.pipeline.say_last(line), timeout)
+            except Exception:  # a timeout or a broken voice: the call ends all the same
+                logger.warning("call %s: its last words were cut", self.session_id, exc_info=True)
+        await self.end(reason)
+
     async def end(self, reason: str, *, message: str = "") -> None:
         """End the call once, whoever asked (its consumer, a timer, the pipeline, the worker):
         stop its conversation, record the end as soon as its last turn is buffered and tell its

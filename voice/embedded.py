@@ -15,13 +15,17 @@ logger = logging.getLogger(__name__)
 
 _worker: MediaWorker | None = None
 _task: asyncio.Task | None = None
+# Set by a drain (SIGTERM): no new worker is started any more.
+_shutting_down = False
 
 
-def ensure_embedded_worker() -> MediaWorker:
+def ensure_embedded_worker() -> MediaWorker | None:
     global _worker, _task
     loop = asyncio.get_running_loop()
+    if _shutting_down:
+        return _worker  # draining (it declines the call) or gone: no new one
     if _worker is None or _task is None or _task.done() or _task.get_loop() is not loop:
-        _worker = MediaWorker()
+        _worker = MediaWorker(embedded=True)
         _task = loop.create_task(_worker.run(), name="embedded-media-worker")
         _task.add_done_callback(_log_failure)
     return _worker
@@ -32,6 +36,16 @@ def _log_failure(task: asyncio.Task) -> None:
     # only show as calls timing out with media_unavailable. The next call tries again.
     if not task.cancelled() and task.exception() is not None:
         logger.error("the embedded media worker stopped", exc_info=task.exception())
+
+
+async def drain_embedded_worker(grace_seconds: float) -> None:
+    """SIGTERM: the worker declines new calls and ends its calls within ``grace_seconds``."""
+    global _shutting_down
+    _shutting_down = True
+    if _worker is not None:
+        await _worker.drain(grace_seconds)
+    if _task is not None:
+        await asyncio.gather(_task, return_exceptions=True)
 
 
 async def stop_embedded_worker() -> None:

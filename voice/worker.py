@@ -9,11 +9,21 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import socket
 import time
 
 from channels.layers import get_channel_layer
 from django.conf import settings
 
+from sessions.workers import (
+    REPORT_SECONDS,
+    call_session_assign_worker,
+    calls_close_orphaned,
+    media_worker_forget,
+    media_worker_report,
+)
+from thinnest_site.db import call_db
 from voice import protocol
 from voice.call import Call
 from voice.ice import restrict_host_addresses
@@ -25,11 +35,24 @@ logger = logging.getLogger(__name__)
 SUPERVISE_INTERVAL_SECONDS = protocol.HEARTBEAT_SECONDS
 # Calls a worker negotiates at once, per place of its capacity.
 NEGOTIATING_PER_PLACE = 4
+# What a caller hears when a shutdown cuts the call, and the time kept for it out of the grace
+# period (the line takes about 6 s to say).
+SHUTDOWN_LINE = (
+    "I'm sorry, I have to end our call now because this service is restarting. "
+    "Please call again in a minute."
+)
+SHUTDOWN_NOTICE_SECONDS = 8.0
+SHUTDOWN_DECLINED = "This media worker is shutting down. Please call again in a moment."
+DRAIN_POLL_SECONDS = 0.2
 
 
 class MediaWorker:
-    def __init__(self, *, capacity: int | None = None, channel_layer=None) -> None:
+    def __init__(
+        self, *, capacity: int | None = None, channel_layer=None, embedded: bool = False
+    ) -> None:
         self.capacity = capacity if capacity is not None else settings.MEDIA_WORKER_CAPACITY
+        self.embedded = embedded
+        self._reported_at = 0.0
         self.layer = channel_layer or get_channel_layer()
         self.channel = ""
         self.calls: dict[str, Call] = {}
@@ -37,6 +60,8 @@ class MediaWorker:
         self._tasks: set[asyncio.Task] = set()
         self._readers: list[asyncio.Task] = []
         self._stopped = asyncio.Event()
+        # Shutting down: new calls are declined, the calls in progress go on for a while.
+        self.draining = False
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -50,6 +75,13 @@ class MediaWorker:
         # The default prefix: channels_redis reads all of a process's own channels in one loop
         # per prefix, and a second prefix in the same process would starve the first.
         self.channel = await self.layer.new_channel()
+        await self._report()
+        if not self.embedded:
+            # Calls a killed worker left open (this one's last run, say) are closed now; the
+            # embedded mode's process closes all of its open calls as it starts (voice/shutdown.py).
+            closed = await call_db(calls_close_orphaned)()
+            if closed:
+                logger.info("closed %d calls left open by a worker that died", len(closed))
         self._readers = [
             asyncio.create_task(self._read(settings.MEDIA_DISPATCH_CHANNEL), name="media-dispatch"),
             asyncio.create_task(self._read(self.channel), name="media-own"),
@@ -61,12 +93,47 @@ class MediaWorker:
         await self.start()
         await self._stopped.wait()
 
+    async def drain(self, grace_seconds: float) -> None:
+        """Shut down gently (SIGTERM): decline new calls, let the calls in progress go on for up
+        to ``grace_seconds``, then end the rest as ``server_shutdown``, each caller told why in
+        its agent's voice, and stop. Each call is recorded, transcript and all, as usual."""
+        self.draining = True
+        await self._report()  # /healthz says so at once
+        loop = asyncio.get_running_loop()
+        cut_at = loop.time() + max(0.0, grace_seconds - SHUTDOWN_NOTICE_SECONDS)
+        logger.info(
+            "media worker %s draining: %d calls, up to %.0f s",
+            self.channel,
+            len(self.calls),
+            grace_seconds,
+        )
+        # Calls still negotiating would only start to be cut: they are declined like new ones.
+        for call in list(self.calls.values()):
+            if not call.has_media:
+                call.end_call(protocol.REASON_AT_CAPACITY, SHUTDOWN_DECLINED)
+        while self.calls and loop.time() < cut_at:
+            await asyncio.sleep(DRAIN_POLL_SECONDS)
+        notice = min(SHUTDOWN_NOTICE_SECONDS, grace_seconds)
+        await asyncio.gather(
+            *(
+                call.end_with_notice(SHUTDOWN_LINE, protocol.REASON_SERVER_SHUTDOWN, timeout=notice)
+                for call in list(self.calls.values())
+            ),
+            return_exceptions=True,
+        )
+        await self.stop()
+
     async def stop(self) -> None:
         for task in self._readers:
             task.cancel()
         await asyncio.gather(*self._readers, return_exceptions=True)
         for call in list(self.calls.values()):
-            await call.end(protocol.REASON_ERROR, message="The media worker is shutting down.")
+            await call.end(protocol.REASON_SERVER_SHUTDOWN, message="The media worker was stopped.")
+        if self.channel:
+            try:
+                await call_db(media_worker_forget)(name=self.channel)
+            except Exception:  # it will look dead in a few seconds anyway
+                logger.warning("could not unregister media worker %s", self.channel, exc_info=True)
         if self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
         self._stopped.set()
@@ -153,6 +220,12 @@ class MediaWorker:
         # (anyone with a published public key can open one) must not keep a real caller out.
         # Calls still negotiating are bounded apart, for memory; the answer and connect
         # timeouts free them.
+        if self.draining:
+            await self.send(
+                reply_to,
+                protocol.worker_rejected(session_id, code="at_capacity", message=SHUTDOWN_DECLINED),
+            )
+            return
         if not self.has_room_for_media() or self.calls_negotiating() >= (
             self.capacity * NEGOTIATING_PER_PLACE
         ):
@@ -183,6 +256,8 @@ class MediaWorker:
             return
         self.calls[session_id] = call
         self.calls_served += 1
+        # Which worker holds the call: if this one dies, the call is found by it and closed.
+        self.spawn(call_db(call_session_assign_worker)(session_id=session_id, worker=self.channel))
         await self.send(reply_to, protocol.worker_attached(session_id, worker=self.channel))
         call.run()
         logger.info("call %s opened (%d active)", session_id, len(self.calls))
@@ -202,3 +277,21 @@ class MediaWorker:
         now = time.monotonic()
         for call in list(self.calls.values()):
             await call.tick(now)
+        if now - self._reported_at >= REPORT_SECONDS:
+            await self._report()
+
+    async def _report(self) -> None:
+        """Tell the database this worker lives, and how full it is (/healthz, /metrics)."""
+        self._reported_at = time.monotonic()
+        try:
+            await call_db(media_worker_report)(
+                name=self.channel,
+                host=socket.gethostname(),
+                pid=os.getpid(),
+                embedded=self.embedded,
+                capacity=self.capacity,
+                calls=self.calls_with_media(),
+                draining=self.draining,
+            )
+        except Exception:  # the calls go on without it; the next report may get through
+            logger.warning("media worker %s could not report itself", self.channel, exc_info=True)

@@ -377,7 +377,7 @@ async def test_stopping_the_worker_tells_every_call(settings):
     await consumer.wait_type(protocol.WORKER_ATTACHED)
     await media_worker.stop()
     ended = await consumer.wait_type(protocol.MEDIA_ENDED)
-    assert ended["reason"] == "error" and "shutting down" in ended["message"]
+    assert ended["reason"] == "server_shutdown" and "stopped" in ended["message"]
     assert not media_worker.calls
     await consumer.close()
 

@@ -74,6 +74,10 @@ CALL_ANSWER_TIMEOUT_SECONDS = env.float("CALL_ANSWER_TIMEOUT_SECONDS", default=1
 CALL_DB_THREADS = env.int("CALL_DB_THREADS", default=4)
 # How long a call outlives a dropped connection, waiting for its browser to resume it.
 CALL_RESUME_GRACE_SECONDS = env.float("CALL_RESUME_GRACE_SECONDS", default=20.0)
+# On SIGTERM a media worker (or the web process, in the embedded mode) takes no new call and lets
+# the calls in progress go on for up to this long; it then ends the rest as `server_shutdown`,
+# telling each caller why in its agent's voice, and exits within this plus 5 s.
+SHUTDOWN_GRACE_SECONDS = env.float("SHUTDOWN_GRACE_SECONDS", default=30.0)
 
 # --- Speech pipeline ------------------------------------------------------------------------------
 

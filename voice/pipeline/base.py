@@ -73,8 +73,21 @@ class CallPipeline(Protocol):
     def on_playback_end(self) -> None:
         """All queued agent audio has been sent."""
 
+    async def say_last(self, text: str) -> None:
+        """The call is being cut (the server shuts down): stop the agent and say ``text`` in its
+        voice; return once it has been played out."""
+
     async def close(self) -> None:
         """The call is over: stop and release per-call work."""
 
     def stats(self) -> dict:
         """Figures for the call's media stats."""
+
+
+def part_engine(part: str, name: str) -> property:
+    """A pipeline property for an engine held by one of its parts (``listener``, ``writer``):
+    read and swapped through the pipeline, as tests do."""
+    return property(
+        lambda self: getattr(getattr(self, part), name),
+        lambda self, engine: setattr(getattr(self, part), name, engine),
+    )

@@ -6,7 +6,7 @@ The conversation sits on its parts, each of which knows nothing of the ones abov
 - ``Speech`` (speech.py) is one agent utterance: play, interrupt -> what was heard and the rest.
 - ``PreparedReply`` (prepared.py) is a reply written during the end-of-turn silence.
 - ``ReplyWriter`` (reply.py) writes and voices replies: LLM -> chunks -> TTS.
-What stays here: history, answering a turn, the greeting, hanging up, apologies, barge-in.
+What stays here: history, answering a turn, the greeting, hanging up, last words, barge-in.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import numpy as np
 from django.conf import settings
 
 from voice.engines import registry
-from voice.pipeline.base import AudioOutput, CallEvents
+from voice.pipeline.base import AudioOutput, CallEvents, part_engine
 from voice.pipeline.listener import TurnListener, UserTurn
 from voice.pipeline.prepared import PreparedReply
 from voice.pipeline.reply import Voiced, reply_writer_build
@@ -43,21 +43,13 @@ CLOSING_LINE = "Thank you for calling. Goodbye!"
 _greetings: dict[tuple, tuple[np.ndarray, int]] = {}
 
 
-def _engine(part: str, name: str) -> property:
-    """An engine held by one of the parts, read and swapped through the pipeline (as tests do)."""
-    return property(
-        lambda self: getattr(getattr(self, part), name),
-        lambda self, engine: setattr(getattr(self, part), name, engine),
-    )
-
-
 class ConversationPipeline:
     """One call's conversation (the ``CallPipeline`` seam); the listener's ``ListenerHooks``."""
 
-    stt = _engine("listener", "stt")
-    turn_detector = _engine("listener", "turn_detector")
-    llm = _engine("writer", "llm")
-    tts = _engine("writer", "tts")
+    stt = part_engine("listener", "stt")
+    turn_detector = part_engine("listener", "turn_detector")
+    llm = part_engine("writer", "llm")
+    tts = part_engine("writer", "tts")
 
     def __init__(self, spec: CallSpec, output: AudioOutput, events: CallEvents) -> None:
         self.spec = spec
@@ -331,15 +323,22 @@ class ConversationPipeline:
         self.output.clear()
         self._speech = None
         self.transcript.retract("agent")
-        try:
-            pcm, rate = await self.writer.voice(APOLOGY_LINE)
-            self.signal.producing = True
-            self.output.play(pcm, rate)
-            self.signal.production_done()
-            await self.output.wait_idle()
-        except Exception:
-            logger.exception("call %s: the apology could not be voiced", self.spec.session_id)
+        await self._play_line(APOLOGY_LINE)
         self.events.end_call(REASON_ERROR, f"The agent could not answer: {exc}"[:500])
+
+    async def say_last(self, text: str) -> None:
+        """The call is being cut (the server shuts down): the agent stops as at a barge-in, the
+        caller is no longer heard, and ``text`` is said; returns once it has been played out."""
+        self.listener.deafen()
+        self.interrupt()
+        self._prepared_drop()
+        await self._play_line(text)
+
+    async def _play_line(self, text: str) -> None:
+        try:
+            await self.signal.play_alone(*await self.writer.voice(text))
+        except Exception:
+            logger.exception("call %s: a line could not be voiced", self.spec.session_id)
 
     def on_playback_start(self) -> None:
         if self._speech is not None:

@@ -64,6 +64,10 @@ class GreetingPipeline:
     def interrupt(self) -> None:
         self.output.clear()
 
+    async def say_last(self, text: str) -> None:
+        # This pipeline speaks its greeting only; a call cut short just falls silent.
+        self.output.clear()
+
     def on_playback_start(self) -> None:
         self._speaking_since_ms = self.events.call_ms()
         self.events.emit(browser.agent_speaking())

@@ -39,6 +39,14 @@ class SpeakingSignal:
         if not self.output.is_playing:
             self._finish()
 
+    async def play_alone(self, pcm: np.ndarray, rate: int) -> None:
+        """Play one line outside any utterance (an apology, the last words of a call cut short)
+        with the same signals, and return once it has been played out."""
+        self.producing = True
+        self.output.play(pcm, rate)
+        self.production_done()
+        await self.output.wait_idle()
+
     def _finish(self) -> None:
         if self._announced:
             self._announced = False

@@ -78,6 +78,7 @@ REASON_SILENCE_TIMEOUT = "silence_timeout"
 REASON_MEDIA_FAILED = "media_failed"
 REASON_ERROR = "error"
 REASON_AT_CAPACITY = "at_capacity"
+REASON_SERVER_SHUTDOWN = "server_shutdown"
 
 
 @dataclass(frozen=True)

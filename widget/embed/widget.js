@@ -43,6 +43,8 @@
     agent_speaking: 'Agent is speaking…',
     reconnecting: 'Connection lost. Reconnecting…',
     ended: 'Call ended',
+    // The server restarted (SIGTERM): the agent has said so; the visitor may call again.
+    server_shutdown: 'The call ended because the service is restarting. Please call again in a minute.',
   };
 
   // What a visitor reads when a call cannot be made. The operator's detail ("Origin … is not
@@ -488,6 +490,9 @@
         over(failed ? 'Try again' : 'Call again');
         if (failed) {
           self.open(); // a call that failed with the panel closed still says why
+        } else if (data.reason === 'server_shutdown') {
+          self._showStatus(STATUS_TEXT.server_shutdown);
+          self._showFallback(true);
         } else {
           self._showStatus(STATUS_TEXT.ended + ' (' + Math.round(data.duration) + ' s)');
         }

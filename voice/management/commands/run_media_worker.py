@@ -1,16 +1,19 @@
 from __future__ import annotations
 
 import asyncio
-import signal
 
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
+from voice.shutdown import install_drain_handlers
 from voice.worker import MediaWorker
 
 
 class Command(BaseCommand):
-    help = "Run a media worker: it takes calls from the channel layer and owns their WebRTC peers."
+    help = (
+        "Run a media worker: it takes calls from the channel layer and owns their WebRTC peers. "
+        "SIGTERM drains it (SHUTDOWN_GRACE_SECONDS); SIGINT or a second SIGTERM stops it now."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument(
@@ -25,12 +28,10 @@ class Command(BaseCommand):
 
     async def _run(self, capacity: int | None) -> None:
         worker = MediaWorker(capacity=capacity)
-        loop = asyncio.get_running_loop()
-        stopping = asyncio.Event()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stopping.set)
+        stopped = asyncio.Event()
+        install_drain_handlers(
+            asyncio.get_running_loop(), drain=worker.drain, stop=worker.stop, after_stop=stopped.set
+        )
         await worker.start()
         self.stdout.write(f"media worker ready on {worker.channel} (capacity {worker.capacity})")
-        await stopping.wait()
-        # Calls in progress are told they end, so browsers hear why instead of a dead line.
-        await worker.stop()
+        await stopped.wait()
