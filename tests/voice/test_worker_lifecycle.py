@@ -62,9 +62,9 @@ async def test_a_draining_worker_declines_new_calls_and_cuts_a_live_one_with_the
         browser.microphone.say(tone(0.5))
         await consumer.connect(browser)
         # What the real consumer does on MEDIA_STARTED.
-        await database_sync_to_async(
-            CallSession.objects.filter(public_id=spec.session_id).update
-        )(status="active", started_at=timezone.now())
+        await database_sync_to_async(CallSession.objects.filter(public_id=spec.session_id).update)(
+            status="active", started_at=timezone.now()
+        )
         await consumer.wait_for(is_event("agent_listening"), timeout=30)
         heard_before = browser.heard_seconds()
 
