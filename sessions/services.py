@@ -24,6 +24,7 @@ from sessions.stats import CallStats
 from sessions.summaries import call_summary_enqueue
 from sessions.turn_buffer import turn_buffer_append, turn_buffer_read, turn_buffer_release
 from thinnest_site.errors import ApplicationError, Forbidden, InvalidRequest, NotFound
+from thinnest_site.metrics import CALLS_REFUSED
 
 _TOKEN_SALT = "sessions.call-token"
 _RESUME_SALT = "sessions.call-resume"
@@ -280,6 +281,8 @@ def call_session_end(
             session.save(update_fields=["media_stats"])
             _transcript_store_enqueue(session_id)
         return session
+    if reason == "at_capacity":
+        CALLS_REFUSED.labels(reason=reason).inc()
     if media_stats is not None:
         session.media_stats = media_stats
     now = ended_at or timezone.now()

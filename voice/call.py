@@ -28,6 +28,7 @@ from django.utils import timezone
 from sessions.recordings import call_recording_save
 from sessions.services import call_session_end, call_turn_record
 from thinnest_site.db import call_db
+from thinnest_site.metrics import LATE_AUDIO_FRAMES, RESPONSE_LATENCY
 from voice import protocol
 from voice.audio import AgentAudioTrack, InboundAudio
 from voice.meter import InboundMeter
@@ -105,6 +106,8 @@ class Call:
             self.worker.send_soon(self.reply_to, protocol.media_event(self.session_id, event=event))
 
     def record_turn(self, turn: dict) -> None:
+        if turn.get("latency_ms") is not None:
+            RESPONSE_LATENCY.observe(turn["latency_ms"] / 1000)
         # A Redis RPUSH: quick, but not on the event loop.
         task = self.worker.spawn(call_db(call_turn_record)(session_id=self.session_id, turn=turn))
         self.turn_writes.add(task)
@@ -328,6 +331,7 @@ class Call:
         await asyncio.gather(*list(self.turn_writes), return_exceptions=True)
         self.track.stop()
         stats = self.stats()
+        LATE_AUDIO_FRAMES.inc(stats["late_outbound_frames"])
         logger.info(
             "call %s closed: %s (%.1f s in, %.1f s out)",
             self.session_id,

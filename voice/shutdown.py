@@ -118,6 +118,8 @@ def embedded_process_start() -> None:
         closing = threading.Thread(target=_calls_close_left_open, name="close-left-open")
         closing.start()
         closing.join()
+        # The media worker starts now rather than with the first call: /healthz finds it ready.
+        embedded.ensure_embedded_worker()
         install_drain_handlers(
             asyncio.get_event_loop(),
             drain=embedded.drain_embedded_worker,

@@ -53,6 +53,7 @@ class MediaWorker:
         self.capacity = capacity if capacity is not None else settings.MEDIA_WORKER_CAPACITY
         self.embedded = embedded
         self._reported_at = 0.0
+        self._reported_calls = 0
         self.layer = channel_layer or get_channel_layer()
         self.channel = ""
         self.calls: dict[str, Call] = {}
@@ -277,12 +278,16 @@ class MediaWorker:
         now = time.monotonic()
         for call in list(self.calls.values()):
             await call.tick(now)
-        if now - self._reported_at >= REPORT_SECONDS:
+        # Also as soon as its count of calls moved: /healthz and /metrics lag by a second at most.
+        if now - self._reported_at >= REPORT_SECONDS or self._reported_calls != (
+            self.calls_with_media()
+        ):
             await self._report()
 
     async def _report(self) -> None:
         """Tell the database this worker lives, and how full it is (/healthz, /metrics)."""
         self._reported_at = time.monotonic()
+        self._reported_calls = self.calls_with_media()
         try:
             await call_db(media_worker_report)(
                 name=self.channel,

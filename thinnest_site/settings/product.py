@@ -3,6 +3,7 @@ knowledge base (each listed in the README's settings table)."""
 
 from __future__ import annotations
 
+import ipaddress
 import json
 from pathlib import Path
 
@@ -171,3 +172,16 @@ KNOWLEDGE_BUDGET_TOKENS = env.int("KNOWLEDGE_BUDGET_TOKENS", default=320)
 # A document still pending this long after its indexing was queued is queued again (its task
 # was lost); longer than an indexing takes (100 chunks: 32 s here), or work is done twice.
 KNOWLEDGE_RESUME_AFTER_SECONDS = env.float("KNOWLEDGE_RESUME_AFTER_SECONDS", default=600.0)
+
+# --- Operations ------------------------------------------------------------------------------------
+
+# Who may read /metrics besides staff users: addresses or networks ("10.0.0.5", "10.0.0.0/24"),
+# e.g. the Prometheus server. The client address is the one the start-call API uses
+# (X-Forwarded-For only with NUM_PROXIES).
+METRICS_ALLOWED_ADDRESSES = env.list("METRICS_ALLOWED_ADDRESSES", default=[])
+try:
+    METRICS_ALLOWED_NETWORKS = [
+        ipaddress.ip_network(address, strict=False) for address in METRICS_ALLOWED_ADDRESSES
+    ]
+except ValueError as exc:
+    raise ImproperlyConfigured(f"METRICS_ALLOWED_ADDRESSES: {exc}") from exc
