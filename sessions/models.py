@@ -114,6 +114,9 @@ class MediaWorkerRecord(models.Model):
     capacity = models.PositiveIntegerField()
     calls = models.PositiveIntegerField(default=0, help_text="Calls with media it holds.")
     draining = models.BooleanField(default=False, help_text="Shutting down: it takes no call.")
+    free = models.PositiveIntegerField(default=0, help_text="Calls it would take now.")
+    # Its admission estimates (voice/admission.py): base and predicted latency, CPU load.
+    load = models.JSONField(default=dict, blank=True)
     started_at = models.DateTimeField()
     seen_at = models.DateTimeField(db_index=True)
 

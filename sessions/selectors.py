@@ -14,7 +14,7 @@ from django.utils import timezone
 from rest_framework.throttling import BaseThrottle
 
 from agents.models import Agent
-from sessions.models import CallSession, TranscriptEntry
+from sessions.models import CallSession, MediaWorkerRecord, TranscriptEntry
 from sessions.stats import CallStats
 from voice.protocol import CallSpec
 
@@ -357,3 +357,32 @@ def call_analytics(*, date_from: date, date_to: date, agent: str = "") -> dict:
         "end_reasons": reasons,
         "agents": agents,
     }
+
+
+# --- media workers (sessions/workers.py keeps them up to date) ------------------------------------
+
+# A worker reports itself every 2 s: one not heard from for this long is dead.
+MEDIA_WORKER_GONE_AFTER_SECONDS = 10.0
+
+
+def media_worker_seen_since() -> datetime:
+    return timezone.now() - timedelta(seconds=MEDIA_WORKER_GONE_AFTER_SECONDS)
+
+
+def media_workers_live() -> list[MediaWorkerRecord]:
+    """Workers heard from lately, with the calls each would take now (``free``: none while
+    draining, else what its admission allows)."""
+    workers = list(
+        MediaWorkerRecord.objects.filter(seen_at__gte=media_worker_seen_since()).order_by("name")
+    )
+    for worker in workers:
+        if worker.draining:
+            worker.free = 0
+    return workers
+
+
+def media_workers_all_full() -> bool:
+    """Whether the workers known to be alive would all decline a call now (False when none is
+    known: the call is offered all the same, and the dispatch timeout decides)."""
+    workers = media_workers_live()
+    return bool(workers) and not any(worker.free for worker in workers)

@@ -19,7 +19,7 @@ from agents.selectors import agent_get_active, api_key_allows_agent
 from agents.services import api_key_mark_used
 from sessions.events import call_event_emit
 from sessions.models import CallSession, TranscriptEntry
-from sessions.selectors import call_sessions_live
+from sessions.selectors import call_sessions_live, media_workers_all_full
 from sessions.stats import CallStats
 from sessions.summaries import call_summary_enqueue
 from sessions.turn_buffer import turn_buffer_append, turn_buffer_read, turn_buffer_release
@@ -129,8 +129,15 @@ def call_session_start(
     origin: str = "",
     client_ip: str | None = None,
 ) -> StartedCall:
-    """Create a call session and the single-use token the browser redeems on the WebSocket."""
+    """Create a call session and the single-use token the browser redeems on the WebSocket.
+    Refused up front (503 ``at_capacity``) when every media worker would decline the call."""
     context = call_context_validate(context)
+    if media_workers_all_full():
+        raise ApplicationError(
+            "All media workers are busy. Please try again in a moment.",
+            code="at_capacity",
+            status_code=503,
+        )
     with transaction.atomic():
         # Starts for one agent take turns here, so two at once cannot both pass the limit.
         Agent.objects.select_for_update().filter(pk=agent.pk).first()

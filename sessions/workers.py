@@ -1,10 +1,12 @@
-"""Media workers as the database knows them, and the calls that a dead one left behind.
+"""Media workers as the database knows them, and the calls that a dead one left behind (the
+reads are in sessions/selectors.py).
 
 Each media worker process reports itself every ``REPORT_SECONDS`` (voice/worker.py): its
-capacity, the calls it holds, whether it is draining. A worker not heard from for
-``GONE_AFTER_SECONDS`` is dead (killed, or its machine gone), and the calls it held, which it
-can no longer end, are closed with what was stored of them. The database rather than Redis: it
-is there in every mode, the embedded one included, and a few writes a second cost nothing.
+capacity, the calls it holds and would take, whether it is draining. A worker not heard from
+for ``MEDIA_WORKER_GONE_AFTER_SECONDS`` (sessions/selectors.py) is dead (killed, or its machine
+gone), and the calls it held, which it can no longer end, are closed with what was stored.
+The database rather than Redis: it is there in every mode, the embedded one included, and a
+few writes a second cost nothing.
 """
 
 from __future__ import annotations
@@ -14,16 +16,13 @@ from datetime import timedelta
 from django.utils import timezone
 
 from sessions.models import CallSession, MediaWorkerRecord
+from sessions.selectors import media_worker_seen_since
 from sessions.services import call_session_end
 
 REPORT_SECONDS = 2.0
-GONE_AFTER_SECONDS = 10.0
 # Rows of workers gone this long are deleted: /healthz lists the live ones only anyway.
 FORGET_AFTER = timedelta(days=1)
 _OPEN_STATUSES = (CallSession.Status.CONNECTING, CallSession.Status.ACTIVE)
-
-
-# --- writes -----------------------------------------------------------------------------------
 
 
 def media_worker_report(
@@ -35,6 +34,8 @@ def media_worker_report(
     capacity: int,
     calls: int,
     draining: bool,
+    free: int,
+    load: dict,
 ) -> None:
     now = timezone.now()
     MediaWorkerRecord.objects.update_or_create(
@@ -46,6 +47,8 @@ def media_worker_report(
             "capacity": capacity,
             "calls": calls,
             "draining": draining,
+            "free": free,
+            "load": load,
             "seen_at": now,
         },
         create_defaults={
@@ -55,6 +58,8 @@ def media_worker_report(
             "capacity": capacity,
             "calls": calls,
             "draining": draining,
+            "free": free,
+            "load": load,
             "seen_at": now,
             "started_at": now,
         },
@@ -77,7 +82,9 @@ def calls_close_orphaned(*, every_open_call: bool = False) -> list[str]:
     call), every call still connecting or active."""
     calls = CallSession.objects.filter(status__in=_OPEN_STATUSES)
     if not every_open_call:
-        live = MediaWorkerRecord.objects.filter(seen_at__gte=_gone_before()).values("name")
+        live = MediaWorkerRecord.objects.filter(seen_at__gte=media_worker_seen_since()).values(
+            "name"
+        )
         calls = calls.exclude(media_worker="").exclude(media_worker__in=live)
     closed = []
     for session_id in calls.values_list("public_id", flat=True):
@@ -89,18 +96,3 @@ def calls_close_orphaned(*, every_open_call: bool = False) -> list[str]:
         closed.append(session_id)
     MediaWorkerRecord.objects.filter(seen_at__lt=timezone.now() - FORGET_AFTER).delete()
     return closed
-
-
-# --- reads ------------------------------------------------------------------------------------
-
-
-def media_workers_live() -> list[MediaWorkerRecord]:
-    """Workers heard from lately, each with its ``free`` places (none while draining)."""
-    workers = list(MediaWorkerRecord.objects.filter(seen_at__gte=_gone_before()).order_by("name"))
-    for worker in workers:
-        worker.free = 0 if worker.draining else max(0, worker.capacity - worker.calls)
-    return workers
-
-
-def _gone_before():
-    return timezone.now() - timedelta(seconds=GONE_AFTER_SECONDS)

@@ -17,7 +17,7 @@ from thinnest_site.metrics import RESPONSE_LATENCY
 pytestmark = pytest.mark.django_db
 
 
-def worker(name: str, *, capacity=4, calls=0, draining=False, seen_seconds_ago=1.0):
+def worker(name: str, *, capacity=4, calls=0, free=None, draining=False, seen_seconds_ago=1.0):
     seen = timezone.now() - timedelta(seconds=seen_seconds_ago)
     return MediaWorkerRecord.objects.create(
         name=name,
@@ -25,6 +25,7 @@ def worker(name: str, *, capacity=4, calls=0, draining=False, seen_seconds_ago=1
         pid=4242,
         capacity=capacity,
         calls=calls,
+        free=capacity - calls if free is None else free,
         draining=draining,
         started_at=seen,
         seen_at=seen,

@@ -49,7 +49,7 @@ class MediaWorkerCollector:
     """Calls held and places per media worker, as the workers last reported them."""
 
     def collect(self):
-        from sessions.workers import media_workers_live
+        from sessions.selectors import media_workers_live
 
         workers = media_workers_live()
         active = GaugeMetricFamily(

@@ -19,8 +19,7 @@ from django.conf import settings
 from django.db import connection
 from django.http import HttpResponse, JsonResponse
 
-from sessions.selectors import client_ip_get
-from sessions.workers import media_workers_live
+from sessions.selectors import client_ip_get, media_workers_live
 from thinnest_site.errors import error_body
 from thinnest_site.metrics import CONTENT_TYPE, metrics_exposition
 

@@ -108,6 +108,7 @@ class Call:
     def record_turn(self, turn: dict) -> None:
         if turn.get("latency_ms") is not None:
             RESPONSE_LATENCY.observe(turn["latency_ms"] / 1000)
+            self.worker.admission.observe_latency(turn["latency_ms"])
         # A Redis RPUSH: quick, but not on the event loop.
         task = self.worker.spawn(call_db(call_turn_record)(session_id=self.session_id, turn=turn))
         self.turn_writes.add(task)

@@ -112,20 +112,27 @@ def embedded_process_start() -> None:
         return
 
     def install() -> None:
+        try:
+            install_at_start()
+        except Exception:  # Twisted would swallow it: the process would not drain, unsaid
+            logger.exception("could not prepare the embedded media worker's start and stop")
+
+    def install_at_start() -> None:
         from voice import embedded
 
         # Before the first request is served; the ORM may not run on the event loop's thread.
         closing = threading.Thread(target=_calls_close_left_open, name="close-left-open")
         closing.start()
         closing.join()
-        # The media worker starts now rather than with the first call: /healthz finds it ready.
-        embedded.ensure_embedded_worker()
+        loop = asyncio.get_event_loop()  # Twisted's; it runs once the startup calls are done
         install_drain_handlers(
-            asyncio.get_event_loop(),
+            loop,
             drain=embedded.drain_embedded_worker,
             stop=embedded.stop_embedded_worker,
             after_stop=reactor.stop,
         )
+        # The media worker starts now rather than with the first call: /healthz finds it ready.
+        loop.call_soon(embedded.ensure_embedded_worker)
 
     reactor.callWhenRunning(install)
 

@@ -25,6 +25,7 @@ from sessions.workers import (
 )
 from thinnest_site.db import call_db
 from voice import protocol
+from voice.admission import FIXED_OVERHEAD_MS, Admission, CpuMeter
 from voice.call import Call
 from voice.ice import restrict_host_addresses
 from voice.pipeline.registry import pipeline_preload
@@ -44,6 +45,8 @@ SHUTDOWN_LINE = (
 SHUTDOWN_NOTICE_SECONDS = 8.0
 SHUTDOWN_DECLINED = "This media worker is shutting down. Please call again in a moment."
 DRAIN_POLL_SECONDS = 0.2
+# How often a worker with no room looks again before it reads the next offered call.
+DISPATCH_PAUSE_SECONDS = 0.2
 
 
 class MediaWorker:
@@ -63,6 +66,16 @@ class MediaWorker:
         self._stopped = asyncio.Event()
         # Shutting down: new calls are declined, the calls in progress go on for a while.
         self.draining = False
+        # Whether one more call fits the response latency budget (set at start).
+        self.admission = Admission(
+            budget_ms=settings.RESPONSE_LATENCY_BUDGET_MS,
+            base_ms=FIXED_OVERHEAD_MS,
+            capacity=self.capacity,
+        )
+        self._cpu = CpuMeter()
+        self._pool = None
+        self._pool_seconds = 0.0
+        self._load_at = time.monotonic()
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -73,6 +86,7 @@ class MediaWorker:
             restrict_host_addresses(settings.MEDIA_HOST_ADDRESSES)
         # Models load once per process, before the first call, off the event loop.
         await asyncio.to_thread(pipeline_preload)
+        await self._admission_prepare()
         # The default prefix: channels_redis reads all of a process's own channels in one loop
         # per prefix, and a second prefix in the same process would starve the first.
         self.channel = await self.layer.new_channel()
@@ -89,6 +103,41 @@ class MediaWorker:
             asyncio.create_task(self._supervise(), name="media-supervise"),
         ]
         logger.info("media worker %s ready (capacity %d)", self.channel, self.capacity)
+
+    async def _admission_prepare(self) -> None:
+        """Time this machine's models once, so that the first calls are admitted by its speed."""
+        turn_ms = 0
+        if settings.VOICE_PIPELINE == "conversation":
+            from voice.pipeline.inference import inference_pool, turn_ms_measure
+
+            turn_ms = await asyncio.to_thread(turn_ms_measure)
+            self._pool = inference_pool()
+        self.admission = Admission(
+            budget_ms=settings.RESPONSE_LATENCY_BUDGET_MS,
+            base_ms=turn_ms + FIXED_OVERHEAD_MS,
+            capacity=self.capacity,
+        )
+        self._pool_seconds = self._pool.busy_seconds if self._pool else 0.0
+        self._load_at = time.monotonic()
+        logger.info(
+            "media worker admission: %s (one reply's model work %d ms)",
+            self.admission.as_dict(),
+            turn_ms,
+        )
+
+    def _admission_update(self, now: float) -> None:
+        pool_seconds = self._pool.busy_seconds if self._pool else 0.0
+        self.admission.observe_load(
+            busy=self._cpu.busy(),
+            pool_seconds=pool_seconds - self._pool_seconds,
+            seconds=now - self._load_at,
+            calls=self.calls_with_media(),
+        )
+        self._pool_seconds, self._load_at = pool_seconds, now
+
+    def free(self) -> int:
+        """Calls this worker would take now (none while draining)."""
+        return 0 if self.draining else self.admission.free(self.calls_with_media())
 
     async def run(self) -> None:
         await self.start()
@@ -146,7 +195,22 @@ class MediaWorker:
         return sum(1 for call in self.calls.values() if not call.has_media)
 
     def has_room_for_media(self) -> bool:
-        return self.calls_with_media() < self.capacity
+        return self.free() > 0
+
+    def _declines(self) -> str:
+        """Why this worker would not take a call now ("" if it would)."""
+        if self.draining:
+            return SHUTDOWN_DECLINED
+        if self.has_room_for_media() and self.calls_negotiating() < (
+            self.capacity * NEGOTIATING_PER_PLACE
+        ):
+            return ""
+        predicted = self.admission.predicted_ms(1)
+        return (
+            f"This media worker is at its capacity ({self.calls_with_media()} calls; one more "
+            f"would answer in ~{min(predicted, 99999):.0f} ms, over the "
+            f"{self.admission.budget_ms:.0f} ms budget, or its limit of {self.capacity})."
+        )
 
     def forget(self, call: Call) -> None:
         if self.calls.get(call.session_id) is call:
@@ -179,7 +243,13 @@ class MediaWorker:
     # --- channel layer -------------------------------------------------------------------------
 
     async def _read(self, channel: str) -> None:
+        # Several workers share the dispatch channel: one that would decline a call leaves it to
+        # the others. Alone (embedded) it reads on and declines, so the caller hears at once.
+        shared = channel == settings.MEDIA_DISPATCH_CHANNEL and not self.embedded
         while True:
+            if shared and self._declines():
+                await asyncio.sleep(DISPATCH_PAUSE_SECONDS)
+                continue
             try:
                 message = await self.layer.receive(channel)
             except asyncio.CancelledError:
@@ -221,22 +291,19 @@ class MediaWorker:
         # (anyone with a published public key can open one) must not keep a real caller out.
         # Calls still negotiating are bounded apart, for memory; the answer and connect
         # timeouts free them.
-        if self.draining:
+        declined = self._declines()
+        if declined:
+            passed_by = message.get("passed_by", [])
+            if not self.embedded and self.channel not in passed_by:
+                # Another worker may have room: the call goes back to the shared channel once
+                # per worker, instead of back to its consumer for another try.
+                await self.send(
+                    settings.MEDIA_DISPATCH_CHANNEL,
+                    {**message, "passed_by": [*passed_by, self.channel]},
+                )
+                return
             await self.send(
-                reply_to,
-                protocol.worker_rejected(session_id, code="at_capacity", message=SHUTDOWN_DECLINED),
-            )
-            return
-        if not self.has_room_for_media() or self.calls_negotiating() >= (
-            self.capacity * NEGOTIATING_PER_PLACE
-        ):
-            await self.send(
-                reply_to,
-                protocol.worker_rejected(
-                    session_id,
-                    code="at_capacity",
-                    message=f"This media worker is at its capacity of {self.capacity} calls.",
-                ),
+                reply_to, protocol.worker_rejected(session_id, code="at_capacity", message=declined)
             )
             return
         if session_id in self.calls:
@@ -279,6 +346,8 @@ class MediaWorker:
         for call in list(self.calls.values()):
             await call.tick(now)
         # Also as soon as its count of calls moved: /healthz and /metrics lag by a second at most.
+        if now - self._load_at >= REPORT_SECONDS:
+            self._admission_update(now)
         if now - self._reported_at >= REPORT_SECONDS or self._reported_calls != (
             self.calls_with_media()
         ):
@@ -297,6 +366,8 @@ class MediaWorker:
                 capacity=self.capacity,
                 calls=self.calls_with_media(),
                 draining=self.draining,
+                free=self.free(),
+                load=self.admission.as_dict(),
             )
         except Exception:  # the calls go on without it; the next report may get through
             logger.warning("media worker %s could not report itself", self.channel, exc_info=True)

@@ -80,13 +80,14 @@ async def test_health_and_metrics_follow_a_real_call(tmp_path, redis_url, speech
             caller.browser.microphone.say(read_wav(speech_wav.path))
             await caller.connect()
             await caller.wait_for("call_started", timeout=30)
-            # During the call: one place taken, in /healthz and /metrics alike.
+            # During the call: one call held, in /healthz and /metrics alike (the places left are
+            # what the worker's admission allows with it: tests/voice/test_admission.py).
             for _ in range(30):
                 health = json.loads((await asyncio.to_thread(get, f"{base}/healthz"))[1])
-                if health["free_capacity"] == capacity - 1:
+                if health["media_workers"][0]["calls"] == 1:
                     break
                 await asyncio.sleep(0.3)
-            assert health["free_capacity"] == capacity - 1, health
+            assert health["media_workers"][0]["calls"] == 1, health
             text = (await asyncio.to_thread(get, f"{base}/metrics"))[1].decode()
             assert metric(text, "thinnest_calls_active") == 1, text
 
@@ -127,3 +128,17 @@ async def test_health_and_metrics_follow_a_real_call(tmp_path, redis_url, speech
             await asyncio.sleep(0.25)
             text = (await asyncio.to_thread(get, f"{base}/metrics"))[1].decode()
         assert metric(text, "thinnest_calls_active") == 0
+
+
+@in_own_loop
+async def test_the_embedded_server_is_healthy_before_its_first_call(tmp_path):
+    with Product(tmp_path, env={"VOICE_PIPELINE": "greeting"}) as product:
+        for _ in range(40):  # its media worker starts with it, not with the first call
+            status, body = await asyncio.to_thread(get, f"{product.base_url}/healthz")
+            if status == 200:
+                break
+            await asyncio.sleep(0.25)
+        health = json.loads(body)
+        assert status == 200, health
+        assert [w["embedded"] for w in health["media_workers"]] == [True]
+        assert product.call_count() == 0

@@ -360,3 +360,33 @@ def test_every_call_spec_setting_is_an_agent_field_the_worker_gets(agent):
         agent.public_id,
         {"a": "b"},
     )
+
+
+def test_a_call_no_media_worker_would_take_is_refused_up_front(client, agent, secret_key):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from sessions.models import MediaWorkerRecord
+
+    now = timezone.now()
+    full = MediaWorkerRecord.objects.create(
+        name="w1", host="h", pid=1, capacity=8, calls=2, free=0, started_at=now, seen_at=now
+    )
+    # A dead worker's room does not count.
+    MediaWorkerRecord.objects.create(
+        name="w0",
+        host="h",
+        pid=2,
+        capacity=8,
+        free=8,
+        started_at=now,
+        seen_at=now - timedelta(minutes=1),
+    )
+    body = {"agent_id": agent.public_id}
+    assert_error(start(client, secret_key[1], body), 503, "at_capacity")
+    assert not CallSession.objects.exists()  # nothing issued, nothing stored
+
+    full.free = 1
+    full.save()
+    assert start(client, secret_key[1], body).status_code == 201

@@ -16,7 +16,8 @@ from channels.db import database_sync_to_async
 from django.utils import timezone
 
 from sessions.models import CallSession, MediaWorkerRecord
-from sessions.workers import calls_close_orphaned, media_workers_live
+from sessions.selectors import media_workers_live
+from sessions.workers import calls_close_orphaned
 from tests.voice.test_worker import StandInConsumer, new_session, wait_until
 from voice import protocol
 from voice import worker as worker_module
@@ -52,7 +53,8 @@ async def test_a_draining_worker_declines_new_calls_and_cuts_a_live_one_with_the
     monkeypatch.setattr(worker_module, "SHUTDOWN_LINE", "We are restarting. Goodbye for now.")
     # Cut after 1 s of grace, with up to 6 s to say the last words.
     monkeypatch.setattr(worker_module, "SHUTDOWN_NOTICE_SECONDS", 6.0)
-    worker = MediaWorker(capacity=2)
+    # Alone (as in the embedded mode) it declines a call itself; with others it leaves it to them.
+    worker = MediaWorker(capacity=2, embedded=True)
     await worker.start()
     spec = await new_session(greeting="Hello.")
     consumer, browser = StandInConsumer(spec), FakeBrowser()
@@ -67,14 +69,15 @@ async def test_a_draining_worker_declines_new_calls_and_cuts_a_live_one_with_the
         )
         await consumer.wait_for(is_event("agent_listening"), timeout=30)
         heard_before = browser.heard_seconds()
+        late_spec = await new_session()  # its token issued before the drain (after it: 503)
 
         drain = asyncio.create_task(worker.drain(7.0))
         await wait_until(lambda: worker.draining)
         (row,) = await database_sync_to_async(media_workers_live)()
         assert row.draining and row.free == 0
 
-        # A new call is declined at once (the consumer offers it to another worker).
-        late = StandInConsumer(await new_session())
+        # A new call is declined at once.
+        late = StandInConsumer(late_spec)
         await late.open()
         rejected = await late.wait_type(protocol.WORKER_REJECTED, timeout=5)
         assert rejected["code"] == "at_capacity" and "shutting down" in rejected["message"]

@@ -53,8 +53,12 @@ ICE_SERVERS = _ice_servers()
 
 # Shared channel every media worker reads new calls from.
 MEDIA_DISPATCH_CHANNEL = env.str("MEDIA_DISPATCH_CHANNEL", default="media-dispatch")
-# Calls one media worker process holds at once; more get error code at_capacity.
+# Calls one media worker process holds at most; more get error code at_capacity.
 MEDIA_WORKER_CAPACITY = env.int("MEDIA_WORKER_CAPACITY", default=8)
+# A media worker takes one more call only while the response latency it predicts for its calls
+# (from its models' speed timed at start and the machine's measured load) stays within this;
+# it always takes a first call. voice/admission.py.
+RESPONSE_LATENCY_BUDGET_MS = env.float("RESPONSE_LATENCY_BUDGET_MS", default=1500.0)
 # Load and warm the voice models when the web process starts in the embedded mode (before it
 # listens), instead of on the first call.
 VOICE_PRELOAD_AT_START = env.bool("VOICE_PRELOAD_AT_START", default=True)

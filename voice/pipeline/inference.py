@@ -10,22 +10,21 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from functools import cache
 
 import numpy as np
 from django.conf import settings
 
+from voice.admission import TimedPool
 from voice.engines import defaults, registry
 from voice.engines.vad import WINDOW
 from voice.protocol import CallSpec
 
 
 @cache
-def inference_pool() -> ThreadPoolExecutor:
-    return ThreadPoolExecutor(
-        settings.VOICE_INFERENCE_THREADS, thread_name_prefix="voice-inference"
-    )
+def inference_pool() -> TimedPool:
+    # Timed: the worker's admission learns from the model work its calls queue.
+    return TimedPool(settings.VOICE_INFERENCE_THREADS, thread_name_prefix="voice-inference")
 
 
 def engines_preload(spec: CallSpec | None = None, *, warm: bool = True) -> dict[str, int]:
@@ -72,3 +71,43 @@ def engines_preload(spec: CallSpec | None = None, *, warm: bool = True) -> dict[
             turn.complete_probability(np.zeros(16000 * 2, dtype=np.int16))
         timings["warm_up"] = round((time.monotonic() - started) * 1000)
     return timings
+
+
+# One caller question and the start of an answer: what ``turn_ms_measure`` times.
+_MEASURED_QUESTION = "Hello, could you tell me what time you open on Saturday morning?"
+_MEASURED_PROMPT = (
+    "You are the friendly voice assistant of a small bakery. Answer in one or two short "
+    "sentences. The bakery opens at 8 am and closes at 6 pm every day."
+)
+_MEASURED_CLAUSE = "Sure, on Saturdays we open at eight in the morning."
+
+
+def turn_ms_measure() -> int:
+    """The model work of one typical reply on this machine, alone, in ms: a 4 s question
+    transcribed, a first clause of 12 tokens written (the system prompt cached, as in a call),
+    and voiced. Run at worker start (voice/admission.py bases its predictions on it); the
+    better of two runs, as the first also evaluates the system prompt."""
+    from voice.audio import resample
+
+    stt = registry.stt_get(defaults.STT_ENGINE, "")
+    tts = registry.tts_get(defaults.TTS_ENGINE, "")
+    llm = registry.llm_get("")
+    pcm, rate = tts.synthesize(_MEASURED_QUESTION, voice="")
+    question = resample(pcm, rate, 16000)
+    messages = [
+        {"role": "system", "content": _MEASURED_PROMPT},
+        {"role": "user", "content": _MEASURED_QUESTION},
+    ]
+    runs = []
+    for _ in range(2):
+        started = time.monotonic()
+        stt.transcribe(question, "en")
+        for _piece in llm.stream_reply(
+            messages, temperature=0.0, max_tokens=12, cancel=threading.Event()
+        ):
+            pass
+        tts.synthesize(_MEASURED_CLAUSE, voice="")
+        runs.append(time.monotonic() - started)
+        # A different question next time: the LLM's prompt cache must not make it free.
+        messages[1]["content"] += " Thanks."
+    return round(min(runs) * 1000)

@@ -1,0 +1,161 @@
+"""Admission by measured load (voice/admission.py): the arithmetic on given measurements, the
+meters on real inputs, and two real workers sharing the dispatch channel."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from channels.db import database_sync_to_async
+
+from sessions.models import MediaWorkerRecord
+from tests.voice.test_worker import StandInConsumer, new_session, wait_until
+from voice import protocol
+from voice import worker as worker_module
+from voice.admission import Admission, CpuMeter, TimedPool, cores
+from voice.ice import restrict_host_addresses
+from voice.testing import FakeBrowser, tone
+from voice.worker import MediaWorker
+
+
+def test_the_predicted_latency_grows_with_the_load_and_decides_how_many_calls_fit():
+    admission = Admission(budget_ms=1500, base_ms=1000, capacity=8)
+    admission.per_call = 0.15
+    assert admission.predicted_ms(1) == pytest.approx(1000 / 0.85)
+    assert admission.predicted_ms(2) == pytest.approx(1000 / 0.70)
+    # 1000/(1-0.15k) <= 1500 for k <= 2: two calls on an idle machine, one more with one in.
+    assert admission.free(0) == 2
+    admission.busy = 0.15  # the first call's load, as the CPU meter now sees it
+    assert admission.free(1) == 1
+    admission.busy = 0.30
+    assert admission.free(2) == 0 and not admission.admits(2)
+    # A machine too slow for the budget still answers one caller at a time.
+    slow = Admission(budget_ms=1500, base_ms=2000, capacity=8)
+    assert slow.free(0) == 1 and slow.free(1) == 0
+    # Never past the capacity setting, whatever the CPU could do.
+    fast = Admission(budget_ms=1500, base_ms=100, capacity=3)
+    assert fast.free(0) == 3 and fast.free(3) == 0
+
+
+def test_the_estimates_learn_from_measured_load_and_latency():
+    admission = Admission(budget_ms=1500, base_ms=1000, capacity=8)
+    # Two calls kept the pool busy 1.2 thread-seconds a second on this machine's cores.
+    for _ in range(50):
+        admission.observe_load(busy=0.6, pool_seconds=1.2, seconds=1.0, calls=2)
+    assert admission.per_call == pytest.approx(min(1.2 / 2 / cores(), 1.0), rel=0.01)
+    assert admission.busy == pytest.approx(0.6, rel=0.01)
+    # Replies took 2 s at 60% load: 800 ms on an idle machine.
+    for _ in range(50):
+        admission.observe_latency(2000, busy=0.6)
+    assert admission.base_ms == pytest.approx(800, rel=0.01)
+
+
+def test_the_cpu_meter_reads_the_machines_busy_fraction(tmp_path):
+    stat = tmp_path / "stat"
+    # user nice system idle iowait ...
+    stat.write_text("cpu  100 0 100 800 0 0 0 0 0 0\n")
+    meter = CpuMeter(str(stat))
+    stat.write_text("cpu  160 0 120 820 0 0 0 0 0 0\n")  # 80 busy of 100 jiffies
+    assert meter.busy() == pytest.approx(0.8)
+    assert CpuMeter().busy() is None or 0.0 <= CpuMeter().busy() <= 1.0
+
+
+def test_the_timed_pool_adds_up_its_jobs_time():
+    with TimedPool(2) as pool:
+        list(pool.map(time.sleep, [0.2, 0.2, 0.2]))
+        assert pool.submit(lambda: 7).result() == 7
+    assert 0.55 < pool.busy_seconds < 1.5
+
+
+@pytest.fixture
+def loopback(settings, monkeypatch):
+    settings.MEDIA_HOST_ADDRESSES = ["127.0.0.1"]
+    settings.VOICE_PIPELINE = "greeting"
+    monkeypatch.setattr(worker_module, "SUPERVISE_INTERVAL_SECONDS", 0.1)
+    yield
+    restrict_host_addresses([])
+
+
+async def connected(spec) -> tuple[StandInConsumer, FakeBrowser]:
+    consumer, browser = StandInConsumer(spec), FakeBrowser()
+    await consumer.open()
+    browser.microphone.say(tone(0.5))
+    await consumer.connect(browser)
+    return consumer, browser
+
+
+@pytest.fixture
+def redis_layer(settings, redis_url):
+    """Workers sharing a dispatch channel, as in production: on Redis (the in-memory layer is
+    for one process and one reader per channel)."""
+    from channels.layers import channel_layers
+
+    settings.CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {
+                "hosts": [{"address": redis_url, "socket_timeout": None}],
+                "prefix": "test-admission",
+            },
+        }
+    }
+    channel_layers.backends.clear()
+    yield
+    channel_layers.backends.clear()
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_worker_at_its_budget_leaves_the_next_call_to_another_worker(loopback, redis_layer):
+    busy, spare = MediaWorker(capacity=4), MediaWorker(capacity=4)
+    await busy.start()
+    await spare.start()
+    held = []
+    try:
+        # One call on `busy` while `spare` is not reading yet.
+        spare._readers[0].cancel()
+        held.append(await connected(await new_session()))
+        assert len(busy.calls) == 1
+        # Its machine is loaded: one more call would answer past the budget. (The CPU meter's
+        # readings are kept out: this machine's real load would move the figure.)
+        busy.admission.observe_load = lambda **_: None
+        busy.admission.busy = 0.9
+        assert busy.free() == 0
+        spare._readers[0] = spare.spawn(spare._read(worker_module.settings.MEDIA_DISPATCH_CHANNEL))
+
+        for _ in range(3):
+            held.append(await connected(await new_session()))
+        assert len(busy.calls) == 1 and len(spare.calls) == 3  # none offered to `busy`
+
+        # What each reports, for /healthz and for the start-call API.
+        await wait_until(lambda: busy._reported_calls == 1 and spare._reported_calls == 3)
+        rows = {
+            r.name: r for r in await database_sync_to_async(list)(MediaWorkerRecord.objects.all())
+        }
+        assert rows[busy.channel].free == 0 and rows[busy.channel].load["busy"] == 0.9
+    finally:
+        for consumer, browser in held:
+            await browser.close()
+            await consumer.close()
+        await busy.stop()
+        await spare.stop()
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_worker_alone_declines_a_call_past_its_budget_at_once(loopback):
+    worker = MediaWorker(capacity=4, embedded=True)  # nobody else to leave the call to
+    await worker.start()
+    held = None
+    try:
+        held = await connected(await new_session())
+        worker.admission.observe_load = lambda **_: None
+        worker.admission.busy = 0.9
+        late = StandInConsumer(await new_session())
+        await late.open()
+        rejected = await late.wait_type(protocol.WORKER_REJECTED, timeout=3)
+        assert rejected["code"] == "at_capacity" and "budget" in rejected["message"]
+        await late.close()
+    finally:
+        if held:
+            await held[1].close()
+            await held[0].close()
+        await worker.stop()
