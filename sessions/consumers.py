@@ -33,6 +33,7 @@ from sessions.services import (
     call_token_consume,
 )
 from thinnest_site.db import call_db
+from thinnest_site.logs import current_call_id
 from voice import protocol
 from voice.protocol import browser
 
@@ -59,6 +60,7 @@ CLOSE_POLICY = 1008
 class CallConsumer(AsyncWebsocketConsumer):
     async def connect(self) -> None:
         self.session_id: str = self.scope["url_route"]["kwargs"]["session_id"]
+        current_call_id.set(self.session_id)  # on every line this socket's task logs
         self.token: str | None = None
         self.token_nonce = ""
         self.resumed = False

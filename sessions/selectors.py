@@ -386,3 +386,9 @@ def media_workers_all_full() -> bool:
     known: the call is offered all the same, and the dispatch timeout decides)."""
     workers = media_workers_live()
     return bool(workers) and not any(worker.free for worker in workers)
+
+
+def media_worker_calls_beside(*, name: str, host: str) -> int:
+    """Calls the other live media workers on ``host`` hold: they share its cores."""
+    workers = MediaWorkerRecord.objects.filter(host=host, seen_at__gte=media_worker_seen_since())
+    return sum(workers.exclude(name=name).values_list("calls", flat=True))

@@ -1,33 +1,31 @@
 """Whether a media worker takes one more call: by the response latency its calls would then see.
 
-A reply's latency on a CPU-bound machine grows with how busy the machine's cores are: model
-work waits for cores other calls' model work holds. The worker predicts it as
+A reply's latency on a CPU-bound machine grows with how loaded its cores are: one call's model
+work waits for the cores another's holds. The worker predicts it as
 
-    latency(with one more call) = base / (1 - (busy + per_call))
+    latency(with k more calls) = base / (1 - (others + (calls + k) * per_call))
 
-- ``base``: the response latency of a call on an idle machine. First from the worker's own
-  speed, timed at start (one typical reply's model work, ``turn_ms_measure``, plus the end of
-  turn and transport, ``FIXED_OVERHEAD_MS``); then from the latencies its calls see, each taken
-  back to an idle machine by the same formula.
-- ``busy``: the fraction of the machine's CPU in use now (/proc/stat, every core, every
-  process: other media workers on the machine count too).
-- ``per_call``: the fraction of the machine one call uses, learned from the worker's inference
-  pool (model thread-seconds per second per call, over the cores); ``DEFAULT_PER_CALL`` until a
-  call has run.
+- ``base``: a reply's latency on an idle machine. First from the worker's own speed, timed as
+  it starts (one typical reply's model work, ``turn_ms_measure``, plus the end of turn and the
+  transport, ``FIXED_OVERHEAD_MS``); then from the latencies its calls see, each taken back to
+  an idle machine by the same formula.
+- ``per_call``: the share of the machine's CPU one of its calls uses: this process's CPU time
+  (/proc/self/stat) per call held, over all cores; ``DEFAULT_PER_CALL`` until a call has run.
+- ``others``: the machine's load from other processes (/proc/stat less this process's): other
+  media workers on the machine, Celery writing a summary.
 
-It takes a call while that prediction stays within ``RESPONSE_LATENCY_BUDGET_MS``, and always
-takes a first call (a machine too slow for the budget still answers one caller at a time). The
-formula is the M/M/1 queue's stretch of a service time at a load; its constants were checked
-against bench/load.py on this machine (README, "Measured here"). Hand-written: no library
-predicts latency from CPU load, and each piece is one line of arithmetic on measured figures.
+It takes a call while the prediction stays within ``RESPONSE_LATENCY_BUDGET_MS``, and always
+takes a first call when no other worker on the machine holds one (a machine too slow for the
+budget still answers one caller at a time). The
+formula is an M/M/1 queue's stretch of a service time at a load; bench/load.py with every call
+admitted measured p50 1.52, 1.86, 2.74, 3.51 s for 1-4 callers on 2 cores (AMD EPYC), which it
+follows with a per-call share of ~0.17 (README, "Measured here"). Hand-written: no library
+predicts latency from CPU load, and each piece is a line of arithmetic on measured figures.
 """
 
 from __future__ import annotations
 
 import os
-import threading
-import time
-from concurrent.futures import ThreadPoolExecutor
 
 # End-of-turn detection (~250 ms with Smart Turn) and transport to the caller (~150 ms): the
 # part of a reply's latency that is not model work.
@@ -47,50 +45,38 @@ def cores() -> int:
         return os.cpu_count() or 1
 
 
-class TimedPool(ThreadPoolExecutor):
-    """A thread pool that adds up how long its jobs ran (thread-seconds): the inference work
-    a worker's calls queue, whatever part of the pipeline queued it."""
-
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self._busy_lock = threading.Lock()
-        self.busy_seconds = 0.0
-
-    def submit(self, fn, /, *args, **kwargs):
-        def timed():
-            started = time.monotonic()
-            try:
-                return fn(*args, **kwargs)
-            finally:
-                with self._busy_lock:
-                    self.busy_seconds += time.monotonic() - started
-
-        return super().submit(timed)
-
-
 class CpuMeter:
-    """The machine's CPU busy fraction between two readings of /proc/stat (all cores)."""
+    """Between two readings: the fraction of the machine's CPU (all cores) in use, and the part
+    of it this process used (/proc/stat, /proc/self/stat)."""
 
-    def __init__(self, path: str = "/proc/stat") -> None:
-        self.path = path
+    def __init__(self, machine: str = "/proc/stat", process: str = "/proc/self/stat") -> None:
+        self.machine_path, self.process_path = machine, process
+        self._tick = os.sysconf("SC_CLK_TCK")
         self._last = self._read()
 
-    def _read(self) -> tuple[float, float] | None:
+    def _read(self) -> tuple[float, float, float] | None:
+        """(machine jiffies, of which idle, this process's jiffies)."""
         try:
-            with open(self.path) as stat:
+            with open(self.machine_path) as stat:
                 fields = [float(v) for v in stat.readline().split()[1:]]
-        except (OSError, ValueError):
+            with open(self.process_path) as stat:
+                # After the command's closing parenthesis: utime and stime are fields 14 and 15.
+                own = stat.read().rsplit(")", 1)[1].split()
+        except (OSError, ValueError, IndexError):
             return None
         idle = fields[3] + (fields[4] if len(fields) > 4 else 0.0)  # idle + iowait
-        return sum(fields), idle
+        return sum(fields), idle, float(own[11]) + float(own[12])
 
-    def busy(self) -> float | None:
+    def read(self) -> tuple[float, float] | None:
+        """(machine busy fraction, this process's fraction) since the last read."""
         now = self._read()
         last, self._last = self._last, now
         if now is None or last is None or now[0] <= last[0]:
             return None
-        total, idle = now[0] - last[0], now[1] - last[1]
-        return max(0.0, min(1.0, 1.0 - idle / total))
+        total = now[0] - last[0]
+        machine = 1.0 - (now[1] - last[1]) / total
+        own = (now[2] - last[2]) / total  # both in the same clock ticks, over all cores
+        return max(0.0, min(1.0, machine)), max(0.0, min(1.0, own))
 
 
 class Admission:
@@ -101,40 +87,46 @@ class Admission:
         self.base_ms = base_ms
         self.capacity = capacity
         self.per_call = DEFAULT_PER_CALL
-        self.busy = 0.0
+        self.others = 0.0  # the machine's load from other processes (workers, Celery, ...)
+        self.calls = 0
+        self.calls_beside = 0  # calls other media workers on the machine hold
 
     # --- what the worker measures --------------------------------------------------------------
 
-    def observe_load(self, *, busy: float | None, pool_seconds: float, seconds: float, calls: int):
-        """Every few seconds: the machine's busy fraction and the pool's work since last time."""
-        if busy is not None:  # smoothed: a burst of model work is not the machine's load
-            self.busy += SMOOTHING * (busy - self.busy)
-        if calls and seconds > 0:
-            share = pool_seconds / seconds / calls / cores()
-            self.per_call += SMOOTHING * (min(share, 1.0) - self.per_call)
+    def observe_load(self, *, machine: float, own: float, calls: int) -> None:
+        """Every few seconds: the machine's CPU load and this process's part of it, and the calls
+        it held meanwhile. Smoothed: a burst of model work is not a load."""
+        self.calls = calls
+        self.others += SMOOTHING * (max(0.0, machine - own) - self.others)
+        if calls:
+            self.per_call += SMOOTHING * (min(own / calls, 1.0) - self.per_call)
 
-    def observe_latency(self, latency_ms: float, *, busy: float | None = None) -> None:
+    def observe_latency(self, latency_ms: float) -> None:
         """A reply's measured latency, taken back to an idle machine to correct ``base``."""
-        load = self.busy if busy is None else busy
-        idle_equivalent = latency_ms * (1.0 - min(load, MAX_UTILIZATION))
-        self.base_ms += SMOOTHING * (idle_equivalent - self.base_ms)
+        load = min(self.load(0), MAX_UTILIZATION)
+        self.base_ms += SMOOTHING * (latency_ms * (1.0 - load) - self.base_ms)
 
     # --- what it decides -----------------------------------------------------------------------
 
+    def load(self, extra_calls: int) -> float:
+        return self.others + (self.calls + extra_calls) * self.per_call
+
     def predicted_ms(self, extra_calls: int = 1) -> float:
-        """The response latency with ``extra_calls`` more calls on the machine."""
-        load = self.busy + extra_calls * self.per_call
+        """The response latency its calls would see with ``extra_calls`` more."""
+        load = self.load(extra_calls)
         if load >= MAX_UTILIZATION:
             return float("inf")
         return self.base_ms / (1.0 - load)
 
     def free(self, calls: int) -> int:
-        """How many more calls this worker would take now."""
+        """How many more calls this worker would take now, holding ``calls``."""
+        self.calls = calls
         room = self.capacity - calls
         if room <= 0:
             return 0
-        # Always one call: a caller is better served slowly than not at all.
-        taken = 1 if calls == 0 else 0
+        # One call always, on a machine with no other: a caller is better served slowly than
+        # not at all. (With another worker's calls beside it, the prediction decides.)
+        taken = 1 if calls == 0 and self.calls_beside == 0 else 0
         while taken < room and self.predicted_ms(taken + 1) <= self.budget_ms:
             taken += 1
         return taken
@@ -143,11 +135,14 @@ class Admission:
         return self.free(calls) > 0
 
     def as_dict(self) -> dict:
+        predicted = self.predicted_ms(1)
         return {
             "budget_ms": round(self.budget_ms),
             "base_ms": round(self.base_ms),
             "per_call": round(self.per_call, 3),
-            "busy": round(self.busy, 3),
-            # With one more call (None: the machine is past the utilization it can take).
-            "predicted_ms": round(p) if (p := self.predicted_ms(1)) != float("inf") else None,
+            "others": round(self.others, 3),
+            "calls": self.calls,
+            "calls_beside": self.calls_beside,
+            # With one more call (None: more load than the machine can take).
+            "predicted_ms": round(predicted) if predicted != float("inf") else None,
         }

@@ -60,6 +60,8 @@ class Call:
         self.session_id = spec.session_id
         self.reply_to = reply_to
         self.state = CallState.NEGOTIATING
+        # The browser answered the offer: a caller is connecting (admission counts the call).
+        self.answered = False
         self.messages: asyncio.Queue[dict] = asyncio.Queue()
         self.opened_at = time.monotonic()
         # When media first flowed (kept across resumes: the call's clock and its place).
@@ -147,6 +149,7 @@ class Call:
     async def _handle(self, message: dict) -> None:
         kind = message["type"]
         if kind == protocol.SIGNAL_ANSWER:
+            self.answered = True
             await self.peer.accept_answer(message["sdp"]["sdp"])
         elif kind == protocol.SIGNAL_CANDIDATE:
             await self.peer.add_candidate(message["candidate"])
@@ -184,7 +187,7 @@ class Call:
     async def _on_media_flowing(self) -> None:
         if self.state is not CallState.NEGOTIATING:
             return
-        if not self.has_media and not self.worker.has_room_for_media():
+        if not self.has_media and not self.worker.has_room_for_media(self):
             # The places filled up while this call was negotiating.
             self.end_call(
                 protocol.REASON_AT_CAPACITY,
@@ -300,7 +303,8 @@ class Call:
         at most ``timeout`` seconds. A call whose media never flowed has nobody to tell."""
         if self.is_over:
             return
-        if self.state is CallState.LIVE:
+        # Detached too: its socket may have gone with the web process while its audio flows.
+        if self.state in (CallState.LIVE, CallState.DETACHED) and self.has_media:
             try:
                 await asyncio.wait_for(self.pipeline.say_last(line), timeout)
             except Exception:  # a timeout or a broken voice: the call ends all the same

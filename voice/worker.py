@@ -8,6 +8,7 @@ sending their heartbeats and running their timers, and stopping. One asyncio loo
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import os
 import socket
@@ -16,6 +17,7 @@ import time
 from channels.layers import get_channel_layer
 from django.conf import settings
 
+from sessions.selectors import media_worker_calls_beside
 from sessions.workers import (
     REPORT_SECONDS,
     call_session_assign_worker,
@@ -24,6 +26,7 @@ from sessions.workers import (
     media_worker_report,
 )
 from thinnest_site.db import call_db
+from thinnest_site.logs import current_call_id
 from voice import protocol
 from voice.admission import FIXED_OVERHEAD_MS, Admission, CpuMeter
 from voice.call import Call
@@ -45,8 +48,6 @@ SHUTDOWN_LINE = (
 SHUTDOWN_NOTICE_SECONDS = 8.0
 SHUTDOWN_DECLINED = "This media worker is shutting down. Please call again in a moment."
 DRAIN_POLL_SECONDS = 0.2
-# How often a worker with no room looks again before it reads the next offered call.
-DISPATCH_PAUSE_SECONDS = 0.2
 
 
 class MediaWorker:
@@ -73,8 +74,6 @@ class MediaWorker:
             capacity=self.capacity,
         )
         self._cpu = CpuMeter()
-        self._pool = None
-        self._pool_seconds = 0.0
         self._load_at = time.monotonic()
 
     # --- lifecycle ---------------------------------------------------------------------------
@@ -108,16 +107,15 @@ class MediaWorker:
         """Time this machine's models once, so that the first calls are admitted by its speed."""
         turn_ms = 0
         if settings.VOICE_PIPELINE == "conversation":
-            from voice.pipeline.inference import inference_pool, turn_ms_measure
+            from voice.pipeline.inference import turn_ms_measure
 
             turn_ms = await asyncio.to_thread(turn_ms_measure)
-            self._pool = inference_pool()
         self.admission = Admission(
             budget_ms=settings.RESPONSE_LATENCY_BUDGET_MS,
             base_ms=turn_ms + FIXED_OVERHEAD_MS,
             capacity=self.capacity,
         )
-        self._pool_seconds = self._pool.busy_seconds if self._pool else 0.0
+        self._cpu.read()  # the load is measured from now on, not over the models' timing
         self._load_at = time.monotonic()
         logger.info(
             "media worker admission: %s (one reply's model work %d ms)",
@@ -125,19 +123,15 @@ class MediaWorker:
             turn_ms,
         )
 
-    def _admission_update(self, now: float) -> None:
-        pool_seconds = self._pool.busy_seconds if self._pool else 0.0
-        self.admission.observe_load(
-            busy=self._cpu.busy(),
-            pool_seconds=pool_seconds - self._pool_seconds,
-            seconds=now - self._load_at,
-            calls=self.calls_with_media(),
-        )
-        self._pool_seconds, self._load_at = pool_seconds, now
+    def _admission_update(self) -> None:
+        reading = self._cpu.read()
+        if reading is not None:
+            machine, own = reading
+            self.admission.observe_load(machine=machine, own=own, calls=self.calls_with_media())
 
-    def free(self) -> int:
+    def free(self, besides: Call | None = None) -> int:
         """Calls this worker would take now (none while draining)."""
-        return 0 if self.draining else self.admission.free(self.calls_with_media())
+        return 0 if self.draining else self.admission.free(self.calls_taking_places(besides))
 
     async def run(self) -> None:
         await self.start()
@@ -194,8 +188,19 @@ class MediaWorker:
     def calls_negotiating(self) -> int:
         return sum(1 for call in self.calls.values() if not call.has_media)
 
-    def has_room_for_media(self) -> bool:
-        return self.free() > 0
+    def calls_taking_places(self, besides: Call | None = None) -> int:
+        """Calls with media, and calls whose browser has answered (media is on its way): what
+        admission counts. A socket that never answers takes no place (anyone with a published
+        public key can open one)."""
+        return sum(
+            1
+            for call in self.calls.values()
+            if (call.has_media or call.answered) and call is not besides
+        )
+
+    def has_room_for_media(self, call: Call | None = None) -> bool:
+        """Whether one more call (``call``, about to have media) fits."""
+        return self.free(besides=call) > 0
 
     def _declines(self) -> str:
         """Why this worker would not take a call now ("" if it would)."""
@@ -243,13 +248,7 @@ class MediaWorker:
     # --- channel layer -------------------------------------------------------------------------
 
     async def _read(self, channel: str) -> None:
-        # Several workers share the dispatch channel: one that would decline a call leaves it to
-        # the others. Alone (embedded) it reads on and declines, so the caller hears at once.
-        shared = channel == settings.MEDIA_DISPATCH_CHANNEL and not self.embedded
         while True:
-            if shared and self._declines():
-                await asyncio.sleep(DISPATCH_PAUSE_SECONDS)
-                continue
             try:
                 message = await self.layer.receive(channel)
             except asyncio.CancelledError:
@@ -308,8 +307,11 @@ class MediaWorker:
             return
         if session_id in self.calls:
             return
+        # The call's tasks run in a context of its own: every line they log carries its id.
+        context = contextvars.copy_context()
+        context.run(current_call_id.set, session_id)
         try:
-            call = Call(self, CallSpec.from_message(message["call"]), reply_to)
+            call = context.run(Call, self, CallSpec.from_message(message["call"]), reply_to)
         except Exception as exc:
             # Tell the consumer now rather than let it wait for its dispatch timeout.
             logger.exception("call %s could not be opened", session_id)
@@ -327,7 +329,7 @@ class MediaWorker:
         # Which worker holds the call: if this one dies, the call is found by it and closed.
         self.spawn(call_db(call_session_assign_worker)(session_id=session_id, worker=self.channel))
         await self.send(reply_to, protocol.worker_attached(session_id, worker=self.channel))
-        call.run()
+        context.run(call.run)
         logger.info("call %s opened (%d active)", session_id, len(self.calls))
 
     # --- timers and heartbeats -------------------------------------------------------------------
@@ -347,7 +349,8 @@ class MediaWorker:
             await call.tick(now)
         # Also as soon as its count of calls moved: /healthz and /metrics lag by a second at most.
         if now - self._load_at >= REPORT_SECONDS:
-            self._admission_update(now)
+            self._load_at = now
+            self._admission_update()
         if now - self._reported_at >= REPORT_SECONDS or self._reported_calls != (
             self.calls_with_media()
         ):
@@ -368,6 +371,9 @@ class MediaWorker:
                 draining=self.draining,
                 free=self.free(),
                 load=self.admission.as_dict(),
+            )
+            self.admission.calls_beside = await call_db(media_worker_calls_beside)(
+                name=self.channel, host=socket.gethostname()
             )
         except Exception:  # the calls go on without it; the next report may get through
             logger.warning("media worker %s could not report itself", self.channel, exc_info=True)

@@ -172,3 +172,56 @@ def test_the_widget_tells_the_visitor_the_service_is_restarting(tmp_path, browse
         finally:
             page.close()
             site.close()
+
+
+@in_own_loop
+async def test_a_killed_worker_of_two_ends_its_call_cleanly_and_new_calls_go_to_the_other(
+    tmp_path, redis_url
+):
+    from thinnest_site.launch import BIN
+
+    with Product(tmp_path, env={"VOICE_PIPELINE": "greeting"}, redis_url=redis_url) as product:
+        product._spawn("worker2", [str(BIN / "python"), "manage.py", "run_media_worker"])
+        product.credentials = product.manage_json("bootstrap_demo", "--origin", product.base_url)
+        for _ in range(60):  # both workers have reported themselves
+            if len(worker_pids(product)) == 2:
+                break
+            await asyncio.sleep(0.25)
+        assert len(worker_pids(product)) == 2, product.logs()
+
+        caller, session_id = await a_call_hearing_its_greeting(product)
+        try:
+            holder = product.call_row(session_id)["media_worker"]
+            pid = worker_pids(product)[holder]
+            victim = next(p for p in product.processes.values() if p.pid == pid)
+            victim.kill()  # SIGKILL: nothing is told or recorded by the worker
+            _, error = await caller.wait_for("error", timeout=8)
+            _, ended = await caller.wait_for("call_ended", timeout=8)
+            assert error["code"] == "media_worker_lost" and ended["reason"] == "error"
+        finally:
+            await caller.close()
+        row = product.call_row(session_id)
+        assert (row["status"], row["end_reason"]) == ("ended", "error")
+        for _ in range(40):  # the greeting the caller heard is kept (Celery, from Redis)
+            if transcript_of(product, session_id):
+                break
+            await asyncio.sleep(0.25)
+        assert transcript_of(product, session_id)[0][0] == "agent", product.logs()
+
+        # New calls: taken by the worker that is left, at once.
+        for _ in range(2):
+            caller, next_id = await a_call_hearing_its_greeting(product)
+            await caller.hangup()
+            await caller.close()
+            assert product.call_row(next_id)["media_worker"] != holder
+
+
+def worker_pids(product: Product) -> dict[str, int]:
+    """Media workers seen alive lately, by channel name: their pids."""
+    with sqlite3.connect(product.db_path) as db:
+        return dict(
+            db.execute(
+                "SELECT name, pid FROM call_sessions_mediaworkerrecord "
+                "WHERE seen_at > datetime('now', '-10 seconds')"
+            ).fetchall()
+        )

@@ -3,8 +3,6 @@ meters on real inputs, and two real workers sharing the dispatch channel."""
 
 from __future__ import annotations
 
-import time
-
 import pytest
 from channels.db import database_sync_to_async
 
@@ -12,7 +10,7 @@ from sessions.models import MediaWorkerRecord
 from tests.voice.test_worker import StandInConsumer, new_session, wait_until
 from voice import protocol
 from voice import worker as worker_module
-from voice.admission import Admission, CpuMeter, TimedPool, cores
+from voice.admission import Admission, CpuMeter
 from voice.ice import restrict_host_addresses
 from voice.testing import FakeBrowser, tone
 from voice.worker import MediaWorker
@@ -25,46 +23,53 @@ def test_the_predicted_latency_grows_with_the_load_and_decides_how_many_calls_fi
     assert admission.predicted_ms(2) == pytest.approx(1000 / 0.70)
     # 1000/(1-0.15k) <= 1500 for k <= 2: two calls on an idle machine, one more with one in.
     assert admission.free(0) == 2
-    admission.busy = 0.15  # the first call's load, as the CPU meter now sees it
     assert admission.free(1) == 1
-    admission.busy = 0.30
     assert admission.free(2) == 0 and not admission.admits(2)
+    # Other processes' load on the machine leaves less room.
+    admission.others = 0.2
+    assert admission.free(1) == 0
+    # The first call is not forced onto a machine where another worker holds calls.
+    crowded = Admission(budget_ms=1500, base_ms=1000, capacity=8)
+    crowded.others, crowded.calls_beside = 0.6, 2
+    assert crowded.free(0) == 0
+    crowded.calls_beside = 0
+    assert crowded.free(0) == 1
     # A machine too slow for the budget still answers one caller at a time.
     slow = Admission(budget_ms=1500, base_ms=2000, capacity=8)
     assert slow.free(0) == 1 and slow.free(1) == 0
     # Never past the capacity setting, whatever the CPU could do.
     fast = Admission(budget_ms=1500, base_ms=100, capacity=3)
+    fast.per_call = 0.01
     assert fast.free(0) == 3 and fast.free(3) == 0
 
 
 def test_the_estimates_learn_from_measured_load_and_latency():
     admission = Admission(budget_ms=1500, base_ms=1000, capacity=8)
-    # Two calls kept the pool busy 1.2 thread-seconds a second on this machine's cores.
+    # Two calls: this process used 40% of the machine, everything together 70%.
     for _ in range(50):
-        admission.observe_load(busy=0.6, pool_seconds=1.2, seconds=1.0, calls=2)
-    assert admission.per_call == pytest.approx(min(1.2 / 2 / cores(), 1.0), rel=0.01)
-    assert admission.busy == pytest.approx(0.6, rel=0.01)
-    # Replies took 2 s at 60% load: 800 ms on an idle machine.
+        admission.observe_load(machine=0.7, own=0.4, calls=2)
+    assert admission.per_call == pytest.approx(0.2, rel=0.01)
+    assert admission.others == pytest.approx(0.3, rel=0.01)
+    # Replies took 2 s at that load (0.3 + 2 x 0.2): 600 ms on an idle machine.
     for _ in range(50):
-        admission.observe_latency(2000, busy=0.6)
-    assert admission.base_ms == pytest.approx(800, rel=0.01)
+        admission.observe_latency(2000)
+    assert admission.base_ms == pytest.approx(600, rel=0.01)
+    assert admission.predicted_ms(0) == pytest.approx(2000, rel=0.01)
 
 
-def test_the_cpu_meter_reads_the_machines_busy_fraction(tmp_path):
-    stat = tmp_path / "stat"
-    # user nice system idle iowait ...
-    stat.write_text("cpu  100 0 100 800 0 0 0 0 0 0\n")
-    meter = CpuMeter(str(stat))
-    stat.write_text("cpu  160 0 120 820 0 0 0 0 0 0\n")  # 80 busy of 100 jiffies
-    assert meter.busy() == pytest.approx(0.8)
-    assert CpuMeter().busy() is None or 0.0 <= CpuMeter().busy() <= 1.0
-
-
-def test_the_timed_pool_adds_up_its_jobs_time():
-    with TimedPool(2) as pool:
-        list(pool.map(time.sleep, [0.2, 0.2, 0.2]))
-        assert pool.submit(lambda: 7).result() == 7
-    assert 0.55 < pool.busy_seconds < 1.5
+def test_the_cpu_meter_reads_the_machines_load_and_this_process_part(tmp_path):
+    machine, process = tmp_path / "stat", tmp_path / "self-stat"
+    # cpu: user nice system idle iowait ...; the process: utime and stime after the command.
+    machine.write_text("cpu  100 0 100 800 0 0 0 0 0 0\n")
+    process.write_text("42 (python (x)) S " + " ".join(["0"] * 10) + " 10 5 0 0\n")
+    meter = CpuMeter(str(machine), str(process))
+    machine.write_text("cpu  160 0 120 820 0 0 0 0 0 0\n")  # 80 busy of 100 jiffies
+    process.write_text("42 (python (x)) S " + " ".join(["0"] * 10) + " 40 15 0 0\n")  # 40 own
+    assert meter.read() == pytest.approx((0.8, 0.4))
+    real = CpuMeter()
+    sum(i * i for i in range(200_000))
+    reading = real.read()
+    assert reading is None or (0.0 <= reading[1] <= reading[0] + 0.05 <= 1.05)
 
 
 @pytest.fixture
@@ -108,19 +113,15 @@ def redis_layer(settings, redis_url):
 async def test_a_worker_at_its_budget_leaves_the_next_call_to_another_worker(loopback, redis_layer):
     busy, spare = MediaWorker(capacity=4), MediaWorker(capacity=4)
     await busy.start()
-    await spare.start()
     held = []
     try:
-        # One call on `busy` while `spare` is not reading yet.
-        spare._readers[0].cancel()
-        held.append(await connected(await new_session()))
-        assert len(busy.calls) == 1
+        held.append(await connected(await new_session()))  # `busy` alone takes the first call
         # Its machine is loaded: one more call would answer past the budget. (The CPU meter's
         # readings are kept out: this machine's real load would move the figure.)
         busy.admission.observe_load = lambda **_: None
-        busy.admission.busy = 0.9
+        busy.admission.others = 0.9
         assert busy.free() == 0
-        spare._readers[0] = spare.spawn(spare._read(worker_module.settings.MEDIA_DISPATCH_CHANNEL))
+        await spare.start()
 
         for _ in range(3):
             held.append(await connected(await new_session()))
@@ -131,7 +132,7 @@ async def test_a_worker_at_its_budget_leaves_the_next_call_to_another_worker(loo
         rows = {
             r.name: r for r in await database_sync_to_async(list)(MediaWorkerRecord.objects.all())
         }
-        assert rows[busy.channel].free == 0 and rows[busy.channel].load["busy"] == 0.9
+        assert rows[busy.channel].free == 0 and rows[busy.channel].load["others"] == 0.9
     finally:
         for consumer, browser in held:
             await browser.close()
@@ -148,7 +149,7 @@ async def test_a_worker_alone_declines_a_call_past_its_budget_at_once(loopback):
     try:
         held = await connected(await new_session())
         worker.admission.observe_load = lambda **_: None
-        worker.admission.busy = 0.9
+        worker.admission.others = 0.9
         late = StandInConsumer(await new_session())
         await late.open()
         rejected = await late.wait_type(protocol.WORKER_REJECTED, timeout=3)

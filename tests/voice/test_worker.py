@@ -196,9 +196,11 @@ async def hang_up(calls: list[tuple[StandInConsumer, FakeBrowser | None]]) -> No
 
 
 async def test_a_call_beyond_capacity_is_rejected(worker):
+    # Its token issued first: once the worker reports itself full, the start-call API refuses.
+    extra_spec = await new_session()
     held = await connected_calls(2)
     try:
-        extra = StandInConsumer(await new_session())
+        extra = StandInConsumer(extra_spec)
         await extra.open()
         rejected = await extra.wait_type(protocol.WORKER_REJECTED)
         assert rejected["code"] == "at_capacity"

@@ -8,6 +8,7 @@ tests/e2e/test_shutdown.py sends the real SIGTERM to real processes.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from datetime import timedelta
 
@@ -19,6 +20,7 @@ from sessions.models import CallSession, MediaWorkerRecord
 from sessions.selectors import media_workers_live
 from sessions.workers import calls_close_orphaned
 from tests.voice.test_worker import StandInConsumer, new_session, wait_until
+from thinnest_site.logs import CallIdFilter
 from voice import protocol
 from voice import worker as worker_module
 from voice.ice import restrict_host_addresses
@@ -206,3 +208,40 @@ async def test_a_starting_worker_closes_the_calls_a_killed_worker_left_open():
         assert (session.status, session.end_reason) == ("ended", "error")
     finally:
         await worker.stop()
+
+
+class Lines(logging.Handler):
+    """The records logged, with the product's call id filter on (thinnest_site/logs.py)."""
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.INFO)
+        self.addFilter(CallIdFilter())
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+async def test_every_line_a_call_logs_carries_its_id():
+    lines = Lines()
+    logging.getLogger().addHandler(lines)
+    worker = MediaWorker(capacity=2)
+    try:
+        await worker.start()
+        spec = await new_session()
+        consumer, browser = StandInConsumer(spec), FakeBrowser()
+        await consumer.open()
+        browser.microphone.say(tone(0.5))
+        await consumer.connect(browser)
+        await consumer.to_worker(protocol.CALL_CLOSE, reason="user_hangup")
+        await consumer.wait_type(protocol.MEDIA_ENDED)
+        await browser.close()
+        await consumer.close()
+    finally:
+        await worker.stop()
+        logging.getLogger().removeHandler(lines)
+    by_message = {r.getMessage(): r.call_id for r in lines.records}
+    closed = next(m for m in by_message if m.startswith(f"call {spec.session_id} closed"))
+    assert by_message[closed] == spec.session_id
+    ready = next(m for m in by_message if "ready" in m)
+    assert by_message[ready] == ""  # the worker's own lines belong to no call

@@ -11,6 +11,8 @@ from pathlib import Path
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
+from thinnest_site.logs import logging_config
+
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
 env = environ.Env()
@@ -333,14 +335,13 @@ CORS_ALLOW_HEADERS = ["authorization", "content-type"]
 CORS_ALLOW_METHODS = ["POST", "OPTIONS"]
 CORS_PREFLIGHT_MAX_AGE = 600
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.channels.server": {"level": "WARNING"}},
-}
+# Log lines go to stderr, as "plain" text or one JSON object each ("json", for a log collector);
+# inside a call, either carries the call's id (thinnest_site/logs.py).
+LOG_FORMAT = env.str("LOG_FORMAT", default="plain")
+LOGGING = logging_config(log_format=LOG_FORMAT, level=env.str("LOG_LEVEL", default="INFO"))
+# Celery would otherwise replace the root logger's handler with one of its own format: this way
+# the Celery worker's lines are written like every other process's.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
 # Serve static files straight from the apps and static/ too, so a fresh checkout works without
 # collectstatic (the run script still collects them for speed).

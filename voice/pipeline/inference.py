@@ -7,24 +7,32 @@ work never holds up another call's audio frames.
 
 from __future__ import annotations
 
+import contextvars
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from functools import cache
 
 import numpy as np
 from django.conf import settings
 
-from voice.admission import TimedPool
 from voice.engines import defaults, registry
 from voice.engines.vad import WINDOW
 from voice.protocol import CallSpec
 
 
+class _ContextPool(ThreadPoolExecutor):
+    """Runs each job in the context of whoever queued it, as ``asyncio.to_thread`` does and
+    ``run_in_executor`` does not: a model's log lines carry the call's id (thinnest_site/logs.py)."""
+
+    def submit(self, fn, /, *args, **kwargs):
+        return super().submit(contextvars.copy_context().run, fn, *args, **kwargs)
+
+
 @cache
-def inference_pool() -> TimedPool:
-    # Timed: the worker's admission learns from the model work its calls queue.
-    return TimedPool(settings.VOICE_INFERENCE_THREADS, thread_name_prefix="voice-inference")
+def inference_pool() -> ThreadPoolExecutor:
+    return _ContextPool(settings.VOICE_INFERENCE_THREADS, thread_name_prefix="voice-inference")
 
 
 def engines_preload(spec: CallSpec | None = None, *, warm: bool = True) -> dict[str, int]:

@@ -41,6 +41,9 @@ class EspeakTts:
             ],
             capture_output=True,
             check=False,
+            # Out of the worker's process group: a supervisor's SIGTERM to the group (honcho
+            # does that) must not kill the synthesis of the caller's last words.
+            start_new_session=True,
         )
         if result.returncode != 0:
             raise RuntimeError(f"espeak-ng failed: {result.stderr.decode(errors='replace')[:200]}")
