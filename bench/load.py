@@ -30,7 +30,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.voice_latency import cpu_model, heard_after, percentiles, quiet_for, start_call
+from bench.voice_latency import (
+    bakery_agent_and_key,
+    cpu_model,
+    heard_after,
+    media_stats_of,
+    percentiles,
+    quiet_for,
+    start_call,
+)
 from thinnest_site.launch import BIN, LocalProduct, LocalRedis
 
 
@@ -69,18 +77,7 @@ async def one_caller(base_url: str, key: str, agent_id: str, turns: list) -> dic
 
 
 def late_frames(session_ids: list[str]) -> int:
-    from sessions.models import CallSession
-
-    deadline = time.monotonic() + 20
-    while True:
-        stats = list(
-            CallSession.objects.filter(public_id__in=session_ids).values_list(
-                "media_stats", flat=True
-            )
-        )
-        if all(stats) or time.monotonic() > deadline:
-            return sum(s.get("late_outbound_frames", 0) for s in stats)
-        time.sleep(0.2)
+    return sum(s.get("late_outbound_frames", 0) for s in media_stats_of(session_ids))
 
 
 async def level(base_url: str, key: str, agent_id: str, callers: int, turns: int, questions):
@@ -158,18 +155,7 @@ def run_mode(mode: str, args) -> list[dict]:
         product = product_for(mode, tmp, redis.url, env)
         try:
             print(f"{mode}: logs in {product.log_dir}", file=sys.stderr)
-            agent_id = product.manage_json(
-                "create_agent",
-                "--name",
-                "Bakery",
-                "--prompt",
-                "You are the voice assistant of a bakery open 8 am to 6 pm every day.",
-                "--greeting",
-                "Hello, this is the bakery. How can I help?",
-            )["agent_id"]
-            key = product.manage_json(
-                "create_api_key", "--kind", "secret", "--rate-limit", "100000"
-            )["key"]
+            agent_id, key = bakery_agent_and_key(product)
             os.environ.update({k: product.env[k] for k in ("DATABASE_URL", "VAR_DIR")})
             os.environ.setdefault("DJANGO_SETTINGS_MODULE", "thinnest_site.settings")
             import django

@@ -139,7 +139,8 @@ async def one_call(base_url, key, agent_id, turns: int, questions) -> dict:
     }
 
 
-def server_timings(session_ids: list[str]) -> list[dict]:
+def media_stats_of(session_ids: list[str]) -> list[dict]:
+    """The calls' media stats, once their workers have stored them (20 s at most)."""
     from sessions.models import CallSession
 
     deadline = time.monotonic() + 20
@@ -150,8 +151,12 @@ def server_timings(session_ids: list[str]) -> list[dict]:
             )
         )
         if all(stats) or time.monotonic() > deadline:
-            return [t for s in stats for t in s.get("turn_timings", [])]
+            return stats
         time.sleep(0.2)
+
+
+def server_timings(session_ids: list[str]) -> list[dict]:
+    return [t for s in media_stats_of(session_ids) for t in s.get("turn_timings", [])]
 
 
 async def run(args, base_url: str, key: str, agent_id: str, utterances) -> dict:
@@ -247,6 +252,21 @@ async def run(args, base_url: str, key: str, agent_id: str, utterances) -> dict:
     }
 
 
+def bakery_agent_and_key(product: LocalProduct) -> tuple[str, str]:
+    """The benchmarks' agent (no knowledge) and a secret key without a rate limit."""
+    agent_id = product.manage_json(
+        "create_agent",
+        "--name",
+        "Bakery",
+        "--prompt",
+        "You are the voice assistant of a bakery open 8 am to 6 pm every day.",
+        "--greeting",
+        "Hello, this is the bakery. How can I help?",
+    )["agent_id"]
+    key = product.manage_json("create_api_key", "--kind", "secret", "--rate-limit", "100000")
+    return agent_id, key["key"]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -267,18 +287,7 @@ def main() -> None:
         settings["LLM_MODEL"] = args.llm
     with LocalRedis(tmp) as redis, LocalProduct(tmp, redis_url=redis.url, env=settings) as product:
         print(f"logs in {product.log_dir}", file=sys.stderr)
-        agent_id = product.manage_json(
-            "create_agent",
-            "--name",
-            "Bakery",
-            "--prompt",
-            "You are the voice assistant of a bakery open 8 am to 6 pm every day.",
-            "--greeting",
-            "Hello, this is the bakery. How can I help?",
-        )["agent_id"]
-        key = product.manage_json("create_api_key", "--kind", "secret", "--rate-limit", "100000")[
-            "key"
-        ]
+        agent_id, key = bakery_agent_and_key(product)
         os.environ.update({k: product.env[k] for k in ("DATABASE_URL", "VAR_DIR")})
         os.environ.setdefault("DJANGO_SETTINGS_MODULE", "thinnest_site.settings")
         django.setup()

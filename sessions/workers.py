@@ -38,31 +38,19 @@ def media_worker_report(
     load: dict,
 ) -> None:
     now = timezone.now()
+    state = {
+        "host": host[:255],
+        "pid": pid,
+        "embedded": embedded,
+        "capacity": capacity,
+        "calls": calls,
+        "draining": draining,
+        "free": free,
+        "load": load,
+        "seen_at": now,
+    }
     MediaWorkerRecord.objects.update_or_create(
-        name=name,
-        defaults={
-            "host": host[:255],
-            "pid": pid,
-            "embedded": embedded,
-            "capacity": capacity,
-            "calls": calls,
-            "draining": draining,
-            "free": free,
-            "load": load,
-            "seen_at": now,
-        },
-        create_defaults={
-            "host": host[:255],
-            "pid": pid,
-            "embedded": embedded,
-            "capacity": capacity,
-            "calls": calls,
-            "draining": draining,
-            "free": free,
-            "load": load,
-            "seen_at": now,
-            "started_at": now,
-        },
+        name=name, defaults=state, create_defaults={**state, "started_at": now}
     )
 
 

@@ -76,7 +76,9 @@ class CpuMeter:
         total = now[0] - last[0]
         machine = 1.0 - (now[1] - last[1]) / total
         own = (now[2] - last[2]) / total  # both in the same clock ticks, over all cores
-        return max(0.0, min(1.0, machine)), max(0.0, min(1.0, own))
+        machine = max(0.0, min(1.0, machine))
+        # Over a short interval the two files' counts can disagree by a tick.
+        return machine, max(0.0, min(machine, own))
 
 
 class Admission:

@@ -60,8 +60,8 @@ class Call:
         self.session_id = spec.session_id
         self.reply_to = reply_to
         self.state = CallState.NEGOTIATING
-        # The browser answered the offer: a caller is connecting (admission counts the call).
-        self.answered = False
+        # When the browser answered the offer: a caller is connecting (admission counts it).
+        self.answered_at = 0.0
         self.messages: asyncio.Queue[dict] = asyncio.Queue()
         self.opened_at = time.monotonic()
         # When media first flowed (kept across resumes: the call's clock and its place).
@@ -149,7 +149,7 @@ class Call:
     async def _handle(self, message: dict) -> None:
         kind = message["type"]
         if kind == protocol.SIGNAL_ANSWER:
-            self.answered = True
+            self.answered_at = self.answered_at or time.monotonic()
             await self.peer.accept_answer(message["sdp"]["sdp"])
         elif kind == protocol.SIGNAL_CANDIDATE:
             await self.peer.add_candidate(message["candidate"])

@@ -129,10 +129,6 @@ class MediaWorker:
             machine, own = reading
             self.admission.observe_load(machine=machine, own=own, calls=self.calls_with_media())
 
-    def free(self, besides: Call | None = None) -> int:
-        """Calls this worker would take now (none while draining)."""
-        return 0 if self.draining else self.admission.free(self.calls_taking_places(besides))
-
     async def run(self) -> None:
         await self.start()
         await self._stopped.wait()
@@ -188,19 +184,30 @@ class MediaWorker:
     def calls_negotiating(self) -> int:
         return sum(1 for call in self.calls.values() if not call.has_media)
 
-    def calls_taking_places(self, besides: Call | None = None) -> int:
+    def calls_taking_places(self, call: Call | None = None) -> int:
         """Calls with media, and calls whose browser has answered (media is on its way): what
         admission counts. A socket that never answers takes no place (anyone with a published
-        public key can open one)."""
-        return sum(
-            1
-            for call in self.calls.values()
-            if (call.has_media or call.answered) and call is not besides
-        )
+        public key can open one). For ``call``, about to have media: the others with media and
+        those that answered before it (of two callers at once, the first to answer gets in)."""
+
+        def ahead(other: Call) -> bool:
+            if other is call:
+                return False
+            if other.has_media:
+                return True
+            return bool(other.answered_at) and (
+                call is None or not call.answered_at or other.answered_at < call.answered_at
+            )
+
+        return sum(1 for other in self.calls.values() if ahead(other))
 
     def has_room_for_media(self, call: Call | None = None) -> bool:
         """Whether one more call (``call``, about to have media) fits."""
-        return self.free(besides=call) > 0
+        return self.free(call) > 0
+
+    def free(self, call: Call | None = None) -> int:
+        """Calls this worker would take now (none while draining)."""
+        return 0 if self.draining else self.admission.free(self.calls_taking_places(call))
 
     def _declines(self) -> str:
         """Why this worker would not take a call now ("" if it would)."""

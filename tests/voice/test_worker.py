@@ -26,8 +26,6 @@ from sessions.models import CallSession
 from sessions.services import call_session_start
 from voice import call as call_module
 from voice import protocol
-from voice import worker as worker_module
-from voice.ice import restrict_host_addresses
 from voice.protocol import CallSpec
 from voice.testing import FakeBrowser, tone
 from voice.worker import MediaWorker
@@ -36,14 +34,9 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture(autouse=True)
-def loopback_only(settings, monkeypatch):
-    settings.MEDIA_HOST_ADDRESSES = ["127.0.0.1"]
-    # Transport tests: the greeting pipeline needs no models (tests/voice/test_conversation.py
-    # runs the conversation pipeline through this same worker).
-    settings.VOICE_PIPELINE = "greeting"
-    monkeypatch.setattr(worker_module, "SUPERVISE_INTERVAL_SECONDS", 0.1)
-    yield
-    restrict_host_addresses([])
+def loopback_only(media_on_loopback):
+    """Transport tests: the greeting pipeline needs no models (tests/voice/test_conversation.py
+    runs the conversation pipeline through this same worker)."""
 
 
 @database_sync_to_async

@@ -23,7 +23,6 @@ from tests.voice.test_worker import StandInConsumer, new_session, wait_until
 from thinnest_site.logs import CallIdFilter
 from voice import protocol
 from voice import worker as worker_module
-from voice.ice import restrict_host_addresses
 from voice.testing import FakeBrowser, tone
 from voice.worker import MediaWorker
 
@@ -31,12 +30,8 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture(autouse=True)
-def loopback_only(settings, monkeypatch):
-    settings.MEDIA_HOST_ADDRESSES = ["127.0.0.1"]
-    settings.VOICE_PIPELINE = "greeting"
-    monkeypatch.setattr(worker_module, "SUPERVISE_INTERVAL_SECONDS", 0.1)
-    yield
-    restrict_host_addresses([])
+def loopback(media_on_loopback):
+    pass
 
 
 def is_event(kind: str):
