@@ -321,6 +321,7 @@ class Call:
             return
         # Set before the first await: the supervisor may ask again while the call closes.
         self.state = CallState.ENDING
+        self.worker.report_soon()  # its place is free for the next caller already
         self.end_reason = reason or protocol.REASON_ERROR
         self.end_message = message
         self.end_wall = timezone.now()

@@ -191,7 +191,7 @@ class MediaWorker:
         those that answered before it (of two callers at once, the first to answer gets in)."""
 
         def ahead(other: Call) -> bool:
-            if other is call:
+            if other is call or other.is_over:
                 return False
             if other.has_media:
                 return True
@@ -362,6 +362,11 @@ class MediaWorker:
             self.calls_with_media()
         ):
             await self._report()
+
+    def report_soon(self) -> None:
+        """A place was freed: say so now, not at the next tick (the start-call API reads it)."""
+        if self.channel and not self.draining:
+            self.spawn(self._report())
 
     async def _report(self) -> None:
         """Tell the database this worker lives, and how full it is (/healthz, /metrics)."""

@@ -3,6 +3,7 @@ meters on real inputs, and two real workers sharing the dispatch channel."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 
@@ -12,6 +13,7 @@ from channels.db import database_sync_to_async
 from sessions.models import MediaWorkerRecord
 from tests.voice.test_worker import StandInConsumer, new_session, wait_until
 from voice import protocol
+from voice import worker as worker_module
 from voice.admission import Admission, CpuMeter
 from voice.testing import FakeBrowser, tone
 from voice.worker import MediaWorker
@@ -192,4 +194,31 @@ async def test_of_two_callers_at_once_where_one_fits_the_first_to_answer_gets_in
         for consumer, browser in pairs:
             await browser.close()
             await consumer.close()
+        await worker.stop()
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_hang_up_frees_the_place_for_the_next_caller_at_once(loopback, monkeypatch):
+    monkeypatch.setattr(worker_module, "SUPERVISE_INTERVAL_SECONDS", 5.0)  # no tick to help
+    worker = MediaWorker(capacity=4, embedded=True)
+    await worker.start()
+    worker.admission.observe_load = lambda **_: None
+    worker.admission.others = 0.9  # one call fits
+    try:
+        consumer, browser = await connected(await new_session())
+
+        async def reported_free() -> int:
+            return (await database_sync_to_async(MediaWorkerRecord.objects.get)()).free
+
+        await worker._report()  # what its next tick would say: full
+        assert await reported_free() == 0
+        await consumer.to_worker(protocol.CALL_CLOSE, reason="user_hangup")
+        await consumer.wait_type(protocol.MEDIA_ENDED)
+        await browser.close()
+        await consumer.close()
+        deadline = asyncio.get_running_loop().time() + 2
+        while await reported_free() == 0:
+            assert asyncio.get_running_loop().time() < deadline, "still reported full"
+            await asyncio.sleep(0.05)
+    finally:
         await worker.stop()
