@@ -165,7 +165,7 @@ def run_mode(mode: str, args) -> list[dict]:
             from voice.audio import TRACK_RATE, resample
 
             questions = [(u, resample(u.pcm16k, 16000, TRACK_RATE)) for u in human_utterances()]
-            wait_until_healthy(product.base_url, workers=2 if mode == "two-workers" else 1)
+            product.wait_until_healthy(workers=2 if mode == "two-workers" else 1)
             levels = []
             for callers in (int(n) for n in args.levels.split(",")):
                 outcome = asyncio.run(
@@ -177,22 +177,6 @@ def run_mode(mode: str, args) -> list[dict]:
             return levels
         finally:
             product.stop()
-
-
-def wait_until_healthy(base_url: str, *, workers: int, timeout: float = 180) -> None:
-    """Until /healthz lists ``workers`` ready: they have loaded and timed their models."""
-    import urllib.request
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"{base_url}/healthz", timeout=5) as response:
-                if len(json.loads(response.read())["media_workers"]) >= workers:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.5)
-    raise TimeoutError("the product never became healthy")
 
 
 if __name__ == "__main__":

@@ -150,7 +150,29 @@ class LocalProduct:
             )
         # The embedded mode loads and warms the voice models before it listens.
         wait_for_port(self.port, self.processes["daphne"], timeout=180)
+        # A media worker of its own loads and times its models first: a call before that
+        # would wait for a worker in vain.
+        self.wait_until_healthy(timeout=180)
         return self
+
+    def wait_until_healthy(self, *, workers: int = 1, timeout: float = 180) -> None:
+        """Until /healthz lists ``workers`` media workers ready to take calls."""
+        import urllib.error
+        import urllib.request
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"{self.base_url}/healthz", timeout=5) as response:
+                    if len(json.loads(response.read())["media_workers"]) >= workers:
+                        return
+            except (OSError, ValueError):
+                pass  # 503 (none yet) or not answering yet
+            for name, process in self.processes.items():
+                if process.poll() is not None:
+                    raise RuntimeError(f"{name} exited with {process.returncode}:\n{self.logs()}")
+            time.sleep(0.2)
+        raise TimeoutError(f"no media worker became ready:\n{self.logs()}")
 
     def stop(self) -> None:
         for process in self.processes.values():
