@@ -221,7 +221,11 @@ def test_a_dropped_connection_is_resumed_with_a_visible_state_and_the_call_goes_
         # The network drops the socket (and the peer goes with it).
         page.evaluate("ThinnestAI.widget.call._ws.close()")
         page.wait_for_function("window.statuses.includes('reconnected')", timeout=15000)
-        assert page.evaluate("window.statuses[0]") == "reconnecting"
+        # Shown while it lasts: "reconnecting" before "reconnected" (an "agent_speaking" of the
+        # greeting may come first, between the listener going in and the drop).
+        statuses = page.evaluate("window.statuses")
+        assert "reconnecting" in statuses, statuses
+        assert statuses.index("reconnecting") < statuses.index("reconnected"), statuses
         assert page.evaluate("ThinnestAI.widget.call.sessionId") == session_id
         # The same call goes on: the agent is heard on the new connection.
         page.wait_for_function(
