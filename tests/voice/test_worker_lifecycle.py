@@ -52,6 +52,8 @@ async def test_a_draining_worker_declines_new_calls_and_cuts_a_live_one_with_the
     monkeypatch.setattr(worker_module, "SHUTDOWN_NOTICE_SECONDS", 6.0)
     # Alone (as in the embedded mode) it declines a call itself; with others it leaves it to them.
     worker = MediaWorker(capacity=2, embedded=True)
+    # Its token issued first: a worker that reports itself full makes the start-call API refuse.
+    late_spec = await new_session()
     await worker.start()
     spec = await new_session(greeting="Hello.")
     consumer, browser = StandInConsumer(spec), FakeBrowser()
@@ -66,7 +68,6 @@ async def test_a_draining_worker_declines_new_calls_and_cuts_a_live_one_with_the
         )
         await consumer.wait_for(is_event("agent_listening"), timeout=30)
         heard_before = browser.heard_seconds()
-        late_spec = await new_session()  # its token issued before the drain (after it: 503)
 
         drain = asyncio.create_task(worker.drain(7.0))
         await wait_until(lambda: worker.draining)
