@@ -58,6 +58,7 @@ class MediaWorker:
         self.embedded = embedded
         self._reported_at = 0.0
         self._reported_calls = 0
+        self._reporting: asyncio.Future | None = None
         self.layer = channel_layer or get_channel_layer()
         self.channel = ""
         self.calls: dict[str, Call] = {}
@@ -169,6 +170,8 @@ class MediaWorker:
         await asyncio.gather(*self._readers, return_exceptions=True)
         for call in list(self.calls.values()):
             await call.end(protocol.REASON_SERVER_SHUTDOWN, message="The media worker was stopped.")
+        if self._reporting is not None:
+            await asyncio.gather(self._reporting, return_exceptions=True)
         if self.channel:
             try:
                 await call_db(media_worker_forget)(name=self.channel)
@@ -369,7 +372,12 @@ class MediaWorker:
             self.spawn(self._report())
 
     async def _report(self) -> None:
-        """Tell the database this worker lives, and how full it is (/healthz, /metrics)."""
+        """Tell the database this worker lives, and how full it is (/healthz, /metrics). Shielded
+        and kept: a cancelled await would leave its database thread writing after ``stop``."""
+        self._reporting = asyncio.ensure_future(self._report_now())
+        await asyncio.shield(self._reporting)
+
+    async def _report_now(self) -> None:
         self._reported_at = time.monotonic()
         self._reported_calls = self.calls_with_media()
         try:
